@@ -1,0 +1,235 @@
+"""Settings: everything the middleware needs to know, validated once at construction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+#: The Okta Sign-In Widget release the login page loads by default.
+DEFAULT_WIDGET_VERSION = "7.49.0"
+_CDN = "https://global.oktacdn.com/okta-signin-widget"
+
+#: A page provider: either an HTML template string (``string.Template`` syntax, with
+#: ``$widget_config``, ``$widget_js_url``, ``$widget_css_url`` and ``$script_nonce``), or a
+#: callable that receives the widget configuration and the asset URLs and returns HTML.
+LoginPage = str | Callable[["WidgetPage"], str]
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetPage:
+    """What a custom login page needs to host the Okta Sign-In Widget.
+
+    ``config`` is the exact object to pass to ``new OktaSignIn(config)``;
+    ``config_json`` is the same, already serialised and safe to put inside a
+    ``<script>`` element. Put ``nonce="{script_nonce}"`` on your inline script: the
+    page's Content-Security-Policy only runs scripts that carry it.
+    """
+
+    config: Mapping[str, Any]
+    config_json: str
+    widget_js_url: str
+    widget_css_url: str
+    script_nonce: str
+
+
+def _seconds(name: str, value: float, *, minimum: float = 0.0) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= minimum:
+        raise ConfigurationError(f"{name} must be a number of seconds greater than {minimum:g}")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How the middleware talks to Okta and guards the app.
+
+    All durations are in seconds. Everything is checked when the object is
+    built; a mistake raises :class:`~okta_magiclink_mw.ConfigurationError`
+    (a ``ValueError``) that names the setting.
+
+    .. code-block:: python
+
+        settings = Settings(
+            issuer="https://example.okta.com/oauth2/default",
+            client_id="0oa...",
+            redirect_uri="https://app.example.com/login/callback",
+            secret_keys=[os.environ["OKTA_MW_SECRET_KEY"]],
+        )
+    """
+
+    #: The authorization server, e.g. ``https://{org}.okta.com/oauth2/default``.
+    issuer: str
+    #: The OIDC app's client id.
+    client_id: str
+    #: The absolute callback URL registered in Okta; its path is the callback path.
+    redirect_uri: str
+    #: Signing secrets (32 bytes or more each), oldest first: the newest signs, all verify.
+    secret_keys: Sequence[str | bytes]
+    #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: Sequence[str] = ("openid", "profile", "email")
+    login_path: str = "/login"
+    logout_path: str = "/logout"
+    #: Paths reachable without a session: exact paths, or prefixes ending in "/".
+    public_paths: Sequence[str] = ()
+    #: Where Okta sends the browser after sign-out; must be registered in Okta.
+    post_logout_redirect_uri: str | None = None
+    session_max_age: float = 8 * 3600
+    session_idle_timeout: float = 3600
+    transaction_ttl: float = 15 * 60
+    max_transactions: int = 5
+    #: Clock skew tolerated on token and cookie timestamps.
+    leeway: float = 60
+    #: None: Secure cookies exactly when redirect_uri is https.
+    cookie_secure: bool | None = None
+    widget_version: str = DEFAULT_WIDGET_VERSION
+    widget_js_url: str | None = None
+    widget_css_url: str | None = None
+    #: Your own login page (see :data:`LoginPage`); None uses the built-in one.
+    login_page: LoginPage | None = field(default=None, repr=False)
+    #: Per-phase HTTP timeout (connect, read, write, pool) for calls to Okta.
+    http_timeout: float = 5.0
+    #: Overall deadline for one call to Okta, however slowly the bytes arrive.
+    http_deadline: float = 10.0
+    #: Largest Okta response body accepted, in bytes.
+    max_response_bytes: int = 1_000_000
+
+    # Derived once in __post_init__; not arguments.
+    callback_path: str = field(init=False, repr=False)
+    app_origin: str = field(init=False, repr=False)
+    secure_cookies: bool = field(init=False, repr=False)
+    session_cookie_name: str = field(init=False, repr=False)
+    transaction_cookie_name: str = field(init=False, repr=False)
+    token_endpoint: str = field(init=False, repr=False)
+    logout_endpoint: str = field(init=False, repr=False)
+    discovery_url: str = field(init=False, repr=False)
+    widget_base_url: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._check_urls()
+        self._check_secrets()
+        self._check_paths()
+        for name in ("session_max_age", "session_idle_timeout", "transaction_ttl"):
+            _seconds(name, getattr(self, name))
+        for name in ("http_timeout", "http_deadline"):
+            _seconds(name, getattr(self, name))
+        _seconds("leeway", self.leeway, minimum=-1)
+        if self.leeway > 300:
+            raise ConfigurationError("leeway must be at most 300 seconds")
+        if not isinstance(self.max_transactions, int) or not 1 <= self.max_transactions <= 20:
+            raise ConfigurationError("max_transactions must be an integer from 1 to 20")
+        if isinstance(self.scopes, str) or "openid" not in self.scopes:
+            raise ConfigurationError("scopes must be a sequence of strings that includes 'openid'")
+        if self.login_page is not None and not (
+            isinstance(self.login_page, str) or callable(self.login_page)
+        ):
+            raise ConfigurationError("login_page must be an HTML template string or a callable")
+
+        secure = self.cookie_secure
+        if secure is None:
+            secure = self.redirect_uri.startswith("https://")
+        prefix = "__Host-" if secure else ""
+        set_ = object.__setattr__
+        set_(self, "scopes", tuple(self.scopes))
+        set_(self, "public_paths", tuple(self.public_paths))
+        set_(self, "secret_keys", tuple(self.secret_keys))
+        set_(self, "callback_path", urlsplit(self.redirect_uri).path or "/")
+        set_(self, "app_origin", _origin(self.redirect_uri))
+        set_(self, "secure_cookies", secure)
+        set_(self, "session_cookie_name", f"{prefix}omw_session")
+        set_(self, "transaction_cookie_name", f"{prefix}omw_signin")
+        issuer = self.issuer.rstrip("/")
+        # Okta's OAuth endpoints live under the issuer for custom authorization servers
+        # ({org}/oauth2/{id}) and under {org}/oauth2 for the org server (protocol.md §1).
+        base = issuer if "/oauth2" in issuer else f"{issuer}/oauth2"
+        set_(self, "token_endpoint", f"{base}/v1/token")
+        set_(self, "logout_endpoint", f"{base}/v1/logout")
+        set_(self, "discovery_url", f"{issuer}/.well-known/openid-configuration")
+        set_(self, "widget_base_url", f"{_CDN}/{self.widget_version}")
+
+    def _check_urls(self) -> None:
+        if not isinstance(self.client_id, str) or not self.client_id:
+            raise ConfigurationError("client_id must be a non-empty string")
+        issuer = urlsplit(self.issuer)
+        if issuer.scheme not in ("https", "http") or not issuer.netloc:
+            raise ConfigurationError("issuer must be an absolute URL, e.g. https://{org}/oauth2/default")
+        if issuer.scheme == "http" and issuer.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise ConfigurationError("issuer must use https (http is allowed for localhost only)")
+        if issuer.query or issuer.fragment:
+            raise ConfigurationError("issuer must not have a query or fragment")
+        redirect = urlsplit(self.redirect_uri)
+        if redirect.scheme not in ("https", "http") or not redirect.netloc:
+            raise ConfigurationError("redirect_uri must be an absolute http(s) URL")
+        if redirect.query or redirect.fragment:
+            raise ConfigurationError("redirect_uri must not have a query or fragment")
+        if self.post_logout_redirect_uri is not None:
+            after = urlsplit(self.post_logout_redirect_uri)
+            if after.scheme not in ("https", "http") or not after.netloc:
+                raise ConfigurationError("post_logout_redirect_uri must be an absolute http(s) URL")
+        if self.cookie_secure is False and redirect.scheme == "https":
+            raise ConfigurationError("cookie_secure=False with an https redirect_uri leaks cookies")
+
+    def _check_secrets(self) -> None:
+        keys = self.secret_keys
+        if isinstance(keys, str | bytes) or not keys:
+            raise ConfigurationError("secret_keys must be a non-empty sequence of secrets")
+        for key in keys:
+            raw = key.encode() if isinstance(key, str) else key
+            if not isinstance(raw, bytes) or len(raw) < 32:
+                raise ConfigurationError(
+                    "every entry of secret_keys must be at least 32 bytes; "
+                    'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                )
+
+    def _check_paths(self) -> None:
+        own = (self.login_path, self.logout_path, urlsplit(self.redirect_uri).path)
+        for path in (*own, *self.public_paths):
+            if not isinstance(path, str) or not path.startswith("/") or "?" in path:
+                raise ConfigurationError(f"{path!r} must be an absolute path such as '/login'")
+        if len(set(own)) != 3:
+            raise ConfigurationError("login_path, logout_path and the callback path must differ")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``OKTA_ISSUER``, ``OKTA_CLIENT_ID``, ``OKTA_REDIRECT_URI``,
+        ``OKTA_MW_SECRET_KEYS`` (comma-separated, oldest first) and the optional
+        ``OKTA_CLIENT_SECRET`` and ``OKTA_POST_LOGOUT_REDIRECT_URI``.
+
+        Keyword arguments override or add settings.
+
+        :raises ConfigurationError: naming the first missing variable.
+        """
+        env = os.environ if environ is None else environ
+        required = {
+            "issuer": "OKTA_ISSUER",
+            "client_id": "OKTA_CLIENT_ID",
+            "redirect_uri": "OKTA_REDIRECT_URI",
+            "secret_keys": "OKTA_MW_SECRET_KEYS",
+        }
+        values: dict[str, Any] = {}
+        for name, variable in required.items():
+            if name in overrides:
+                continue
+            value = env.get(variable, "").strip()
+            if not value:
+                raise ConfigurationError(f"environment variable {variable} is not set")
+            values[name] = value
+        if "secret_keys" in values:
+            values["secret_keys"] = [k.strip() for k in values["secret_keys"].split(",") if k.strip()]
+        optional = {
+            "client_secret": "OKTA_CLIENT_SECRET",
+            "post_logout_redirect_uri": "OKTA_POST_LOGOUT_REDIRECT_URI",
+        }
+        for name, variable in optional.items():
+            if env.get(variable):
+                values[name] = env[variable]
+        values.update(overrides)
+        return cls(**values)
