@@ -1,0 +1,467 @@
+"""THE CORE: request facts in, one decision out. No I/O, no ASGI, no WSGI.
+
+Every choice the middleware makes is taken here; the adapters in ``asgi.py`` and
+``wsgi.py`` only translate a native request into :class:`RequestFacts` and a
+decision back into a native response. The one network conversation (the token
+exchange) is returned as an :class:`Exchange` whose generator the adapter drives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from . import _pages as pages
+from ._cookies import CookieCodec, read_cookies
+from ._oidc import OktaConversation
+from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
+from ._redirects import safe_return_target
+from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
+from ._transactions import Transaction, TransactionJar
+from .errors import BadRequest, SignInError, StateMismatch
+from .settings import Settings, WidgetPage
+from .user import AnonymousUser, OktaUser
+
+logger = logging.getLogger("okta_magiclink_mw")
+
+Headers = list[tuple[str, str]]
+
+#: Headers a client could send to pose as someone (R29). WSGI folds "-" and "_" together;
+#: for ASGI both spellings are listed.
+_IDENTITY_HEADER_NAMES = (
+    "remote-user",
+    "x-remote-user",
+    "x-remote-email",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-preferred-username",
+)
+IDENTITY_HEADERS = frozenset(_IDENTITY_HEADER_NAMES) | frozenset(
+    name.replace("-", "_") for name in _IDENTITY_HEADER_NAMES
+)
+
+# OAuth error codes Okta may put on the callback (protocol.md §9.1), with what to tell
+# the person. Anything else is shown as a generic failure (R8).
+_KNOWN_ERRORS: dict[str, tuple[int, str]] = {
+    "access_denied": (403, "Okta did not allow this sign-in."),
+    "user_canceled_request": (400, "The sign-in was cancelled."),
+    "login_required": (400, "Okta needs you to sign in again."),
+    "interaction_required": (400, "Okta needs you to sign in again."),
+    "invalid_request": (400, "Okta rejected the sign-in request."),
+    "invalid_scope": (400, "Okta rejected the requested permissions."),
+    "invalid_client": (502, "This app is not set up correctly in Okta."),
+    "unauthorized_client": (502, "This app is not set up correctly in Okta."),
+    "unsupported_response_type": (502, "This app is not set up correctly in Okta."),
+    "unsupported_response_mode": (502, "This app is not set up correctly in Okta."),
+    "server_error": (502, "Okta had a problem. Please try again in a moment."),
+    "temporarily_unavailable": (503, "Okta is busy. Please try again in a moment."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the core needs to know about a request, and nothing more."""
+
+    method: str
+    #: The percent-decoded path, as ASGI ``scope["path"]`` and WSGI ``PATH_INFO`` give it.
+    path: str
+    query_string: str = ""
+    cookie_header: str = ""
+    accept: str = ""
+    sec_fetch_site: str = ""
+    sec_fetch_mode: str = ""
+    origin: str = ""
+    requested_with: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PassThrough:
+    """Call the app with ``user`` attached, adding ``set_cookies`` to its response."""
+
+    user: OktaUser | AnonymousUser
+    set_cookies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """The middleware answers by itself."""
+
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The answer needs Okta: drive ``flow`` (yields requests, gets responses) to a Respond."""
+
+    flow: Generator[httpx.Request, httpx.Response, Respond]
+
+
+Decision = PassThrough | Respond | Exchange
+ANONYMOUS = AnonymousUser()
+
+
+class MagicLinkCore:
+    """The decisions of the middleware, shared by both adapters.
+
+    :param settings: validated :class:`~okta_magiclink_mw.Settings`.
+    :param session_store: where logouts are remembered; an in-process store by default.
+    :param clock: seconds since the epoch; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_store: SessionStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        s = settings
+        self.sessions = SessionManager(
+            CookieCodec(s.secret_keys, name=s.session_cookie_name, purpose="session"),
+            max_age=s.session_max_age,
+            idle_timeout=s.session_idle_timeout,
+            leeway=s.leeway,
+            secure=s.secure_cookies,
+            store=session_store if session_store is not None else InMemorySessionStore(),
+        )
+        self.transactions = TransactionJar(
+            CookieCodec(s.secret_keys, name=s.transaction_cookie_name, purpose="transaction"),
+            ttl=s.transaction_ttl,
+            max_count=s.max_transactions,
+            secure=s.secure_cookies,
+        )
+        self.okta = OktaConversation(s, clock)
+        self._cookie_names = frozenset({s.session_cookie_name, s.transaction_cookie_name})
+        self._own_paths = frozenset({s.login_path, s.callback_path, s.logout_path})
+        self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
+        self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
+        self._widget_js = s.widget_js_url or f"{s.widget_base_url}/js/okta-sign-in.min.js"
+        self._widget_css = s.widget_css_url or f"{s.widget_base_url}/css/okta-sign-in.min.css"
+
+    # -- the entry points -------------------------------------------------------------
+
+    def decide(self, request: RequestFacts) -> Decision:
+        """Decide what to do with one HTTP request."""
+        path = request.path
+        if path in self._own_paths:
+            return self._own_path(request)
+        cookies = (
+            read_cookies(request.cookie_header, self._cookie_names) if request.cookie_header else {}
+        )
+        session, refreshed = self.sessions.read(
+            cookies.get(self.sessions.cookie_name, []), self.clock()
+        )
+        if session is not None:
+            return PassThrough(session.user, (refreshed,) if refreshed else ())
+        if self.is_public(path):
+            return PassThrough(ANONYMOUS)
+        return self._turn_away(request, cookies)
+
+    def authenticate(self, cookie_header: str) -> Session | None:
+        """The live session of a cookie header (for websockets, which get no redirects)."""
+        cookies = read_cookies(cookie_header, self._cookie_names)
+        return self.sessions.read(cookies.get(self.sessions.cookie_name, []), self.clock())[0]
+
+    def is_public(self, path: str) -> bool:
+        """Public paths match the decoded path exactly, and only a clean one (R27, #92/#93)."""
+        if path in self._public_exact:
+            return True
+        if not path.startswith(self._public_prefixes):
+            return False
+        return not (
+            "//" in path
+            or "\\" in path
+            or "/./" in path
+            or "/../" in path
+            or path.endswith(("/.", "/.."))
+            or "\x00" in path
+        )
+
+    # -- unauthenticated requests -----------------------------------------------------
+
+    def _turn_away(self, request: RequestFacts, cookies: dict[str, list[str]]) -> Respond:
+        if not _is_navigation(request):
+            body = json.dumps({"error": "unauthenticated", "login_url": self.settings.login_path})
+            headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
+            headers.append(("content-type", "application/json"))
+            return Respond(401, headers, body.encode())
+        now = self.clock()
+        target = request.path if request.path.isascii() else quote(request.path)
+        if request.query_string:
+            target = f"{target}?{request.query_string}"
+        txn = Transaction.start(safe_return_target(target, forbidden_paths=self._own_paths), now)
+        held = self._held(cookies, now)
+        held[txn.state] = txn
+        headers = self._redirect_headers(self._login_url(state=txn.state))
+        headers.append(("set-cookie", self.transactions.dump(held, now)))
+        if self.sessions.cookie_name in cookies:  # a stale or forged one: clear it (R19)
+            headers.append(("set-cookie", self.sessions.clear_header))
+        return Respond(302, headers)
+
+    # -- the middleware's own paths ---------------------------------------------------
+
+    def _own_path(self, request: RequestFacts) -> Decision:
+        s = self.settings
+        try:
+            if request.path == s.logout_path:
+                return self._logout(request)
+            if request.method not in ("GET", "HEAD"):
+                return self._plain(405, "Method not allowed", [("allow", "GET, HEAD")])
+            query = parse_query(request.query_string)
+            cookies = read_cookies(request.cookie_header, self._cookie_names)
+            if request.path == s.login_path:
+                return self._login(query, cookies)
+            return self._callback(query, cookies)
+        except SignInError as exc:
+            return self.error_response(exc)
+
+    def _login(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Respond:
+        state, otp = query.get("state"), query.get("otp")
+        if (state is not None and not valid(STATE, state)) or (
+            otp is not None and not (valid(OTP, otp) and state is not None)
+        ):
+            raise BadRequest("This sign-in link is malformed.")
+        now = self.clock()
+        held = self._held(cookies, now)
+        txn = self.transactions.find(held, state, now) if state is not None else None
+        if txn is None:
+            session = self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
+            if session is not None:
+                return Respond(302, self._redirect_headers("/"))
+            if otp is not None:  # another browser's sign-in: never finish it here (R15)
+                return self._enter_code(otp)
+            # Start afresh and put the new state in the address bar, so a reload reuses it.
+            txn = Transaction.start("/", now)
+            held[txn.state] = txn
+            headers = self._redirect_headers(self._login_url(state=txn.state))
+            headers.append(("set-cookie", self.transactions.dump(held, now)))
+            return Respond(302, headers)
+        return self._widget_page(txn, otp)
+
+    def _widget_page(self, txn: Transaction, otp: str | None) -> Respond:
+        s = self.settings
+        config: dict[str, Any] = {
+            "issuer": s.issuer,
+            "clientId": s.client_id,
+            "redirectUri": s.redirect_uri,
+            "state": txn.state,
+            "nonce": txn.nonce,
+            "scopes": list(s.scopes),
+            "codeChallenge": txn.code_challenge,
+            "codeChallengeMethod": "S256",
+            "useInteractionCodeFlow": True,
+        }
+        if otp is not None:
+            config["otp"] = otp
+        nonce = pages.new_nonce()
+        page = WidgetPage(
+            config, pages.script_json(config), self._widget_js, self._widget_css, nonce
+        )
+        csp = pages.widget_csp(
+            nonce, issuer=s.issuer, asset_urls=(self._widget_js, self._widget_css)
+        )
+        headers = pages.security_headers(csp)
+        headers.append(("content-type", "text/html; charset=utf-8"))
+        return Respond(200, headers, pages.login_page(page, s.login_page))
+
+    def _callback(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Decision:
+        s = self.settings
+        state = query.get("state")
+        if state is not None and not valid(STATE, state):
+            raise BadRequest()
+        if "iss" in query and query["iss"] != s.issuer:  # RFC 9207 (R5, #29)
+            raise StateMismatch(
+                "This sign-in answer came from an unexpected issuer.", code="issuer_mismatch"
+            )
+        if "error" in query:
+            return self._callback_error(query, state, cookies)
+        otp, code = query.get("otp"), query.get("interaction_code")
+        if otp is not None and code is not None:
+            raise BadRequest(code="ambiguous_callback")
+        if otp is not None:
+            return self._magic_link(state, otp, cookies)
+        if code is not None:
+            return self._interaction_code(state, code, cookies)
+        raise BadRequest(code="unknown_callback")
+
+    def _magic_link(self, state: str | None, otp: str, cookies: dict[str, list[str]]) -> Respond:
+        if state is None or not valid(OTP, otp):
+            raise BadRequest()
+        now = self.clock()
+        if self.transactions.find(self._held(cookies, now), state, now) is not None:
+            # Same browser: let the widget finish with the code (protocol.md §7, R15).
+            return Respond(302, self._redirect_headers(self._login_url(state=state, otp=otp)))
+        if self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0] is not None:
+            return Respond(302, self._redirect_headers("/"))  # already signed in (#15)
+        logger.info(
+            "magic link opened in another browser", extra={"event": "magic_link.other_browser"}
+        )
+        return self._enter_code(otp)
+
+    def _callback_error(
+        self, query: dict[str, str], state: str | None, cookies: dict[str, list[str]]
+    ) -> Respond:
+        error = query["error"]
+        now = self.clock()
+        held = self._held(cookies, now)
+        txn = self.transactions.find(held, state, now) if state is not None else None
+        if error == "interaction_required" and txn is not None:
+            return Respond(302, self._redirect_headers(self._login_url(state=txn.state)))
+        status, message = _KNOWN_ERRORS.get(error, (400, "Okta could not complete the sign-in."))
+        code = error if valid(ERROR_CODE, error) and error in _KNOWN_ERRORS else "unknown_error"
+        logger.info("okta returned an error", extra={"event": "callback.error", "error": code})
+        extra: Headers = []
+        if txn is not None:  # only the sign-in this error belongs to is dropped (R8, #34)
+            del held[txn.state]
+            extra.append(("set-cookie", self.transactions.dump(held, now)))
+        return self.error_response(SignInError(message, code=code, status=status), extra)
+
+    def _interaction_code(
+        self, state: str | None, code: str, cookies: dict[str, list[str]]
+    ) -> Decision:
+        if state is None or not valid(INTERACTION_CODE, code):
+            raise BadRequest()
+        now = self.clock()
+        held = self._held(cookies, now)
+        txn = self.transactions.find(held, state, now)
+        if txn is None:
+            if self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0] is not None:
+                return Respond(302, self._redirect_headers("/"))  # a reload after success (#27)
+            expired = state in held
+            logger.info("callback state not held", extra={"event": "callback.state_mismatch"})
+            raise StateMismatch(
+                "This sign-in took too long. Please start again." if expired else None,
+                code="transaction_expired" if expired else "state_mismatch",
+            )
+        # The transaction is spent whatever happens next (R1): a code is single-use.
+        del held[txn.state]
+        return Exchange(self._finish(txn, code, self.transactions.dump(held, now)))
+
+    def _finish(
+        self, txn: Transaction, code: str, txn_cookie: str
+    ) -> Generator[httpx.Request, httpx.Response, Respond]:
+        try:
+            claims, id_token = yield from self.okta.redeem(txn, code)
+            _, session_cookie = self.sessions.mint(claims, id_token, self.clock())
+        except SignInError as exc:
+            return self.error_response(exc, [("set-cookie", txn_cookie)])
+        target = safe_return_target(txn.return_to, forbidden_paths=self._own_paths)
+        logger.info("sign-in completed", extra={"event": "signin.success"})
+        headers = self._redirect_headers(target)
+        headers += [("set-cookie", session_cookie), ("set-cookie", txn_cookie)]
+        return Respond(302, headers)
+
+    def _logout(self, request: RequestFacts) -> Respond:
+        s = self.settings
+        cookies = read_cookies(request.cookie_header, self._cookie_names)
+        session = self.sessions.read(cookies.get(self.sessions.cookie_name, []), self.clock())[0]
+        if request.method in ("GET", "HEAD"):
+            # A GET changes nothing (#100): it offers a button that POSTs.
+            nonce = pages.new_nonce()
+            headers = pages.security_headers(pages.strict_csp(nonce))
+            headers.append(("content-type", "text/html; charset=utf-8"))
+            who = session.user.display_name if session is not None else None
+            return Respond(200, headers, pages.logout_page(s.logout_path, nonce, who))
+        if request.method != "POST":
+            return self._plain(405, "Method not allowed", [("allow", "GET, HEAD, POST")])
+        if not self._same_origin(request):
+            logger.warning("cross-site logout refused", extra={"event": "logout.cross_site"})
+            return self.error_response(
+                SignInError("Sign-out must come from this site.", code="cross_site", status=403),
+                [("vary", "Sec-Fetch-Site, Origin")],
+            )
+        location = s.post_logout_redirect_uri or "/"
+        if session is not None:
+            self.sessions.revoke(session)
+            if session.id_token:
+                endpoint = self.okta.discovery.end_session_endpoint if self.okta.discovery else None
+                params = {"id_token_hint": session.id_token}
+                if s.post_logout_redirect_uri:
+                    params["post_logout_redirect_uri"] = s.post_logout_redirect_uri
+                location = f"{endpoint or s.logout_endpoint}?{urlencode(params)}"
+            logger.info("signed out", extra={"event": "logout"})
+        headers = self._redirect_headers(location)
+        headers += [
+            ("set-cookie", self.sessions.clear_header),
+            ("set-cookie", self.transactions.dump({}, 0)),
+            ("clear-site-data", '"cookies"'),
+            ("vary", "Sec-Fetch-Site, Origin"),
+        ]
+        return Respond(303, headers)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def error_response(self, exc: SignInError, extra: Headers | None = None) -> Respond:
+        """A page a person understands, with a way to start again (R34)."""
+        reference = secrets.token_hex(4)
+        logger.info(
+            "sign-in failed: %s",
+            exc.code,
+            extra={"event": "signin.failed", "code": exc.code, "reference": reference},
+        )
+        nonce = pages.new_nonce()
+        headers = pages.security_headers(pages.strict_csp(nonce))
+        headers.append(("content-type", "text/html; charset=utf-8"))
+        headers += extra or []
+        title = "Sign-in could not be completed" if exc.status < 500 else "Sign-in is unavailable"
+        body = pages.error_page(
+            title, exc.public_message, self.settings.login_path, reference, nonce
+        )
+        return Respond(exc.status, headers, body)
+
+    def _enter_code(self, otp: str) -> Respond:
+        nonce = pages.new_nonce()
+        headers = pages.security_headers(pages.strict_csp(nonce))
+        headers.append(("content-type", "text/html; charset=utf-8"))
+        return Respond(200, headers, pages.enter_code_page(otp, self.settings.login_path, nonce))
+
+    def _plain(self, status: int, text: str, extra: Headers) -> Respond:
+        headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
+        headers += [("content-type", "text/plain; charset=utf-8"), *extra]
+        return Respond(status, headers, text.encode())
+
+    def _held(self, cookies: dict[str, list[str]], now: float) -> dict[str, Transaction]:
+        return self.transactions.load(cookies.get(self.transactions.cookie_name, []), now)
+
+    def _login_url(self, **params: str) -> str:
+        return f"{self.settings.login_path}?{urlencode(params)}"
+
+    def _redirect_headers(self, location: str) -> Headers:
+        headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
+        headers += [("location", location), ("vary", "Cookie")]
+        return headers
+
+    def _same_origin(self, request: RequestFacts) -> bool:
+        """R22: Fetch Metadata first, then Origin; neither means no browser sent it."""
+        if request.sec_fetch_site:
+            return request.sec_fetch_site in ("same-origin", "none")
+        if request.origin:
+            return request.origin == self.settings.app_origin
+        return True
+
+
+def _is_navigation(request: RequestFacts) -> bool:
+    """A top-level page load that can follow a redirect to the login page (R28)."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if request.sec_fetch_mode and request.sec_fetch_mode != "navigate":
+        return False
+    if request.requested_with.lower() == "xmlhttprequest":
+        return False
+    accept = request.accept
+    return not ("application/json" in accept and "text/html" not in accept)

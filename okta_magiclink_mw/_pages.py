@@ -1,0 +1,167 @@
+"""The HTML pages the middleware serves, and the headers every one of them carries.
+
+Every dynamic value goes through :func:`html.escape` (or, inside ``<script>``,
+through :func:`script_json`); pages load nothing from third parties except the
+login page's widget, and have no external links (R11, R16).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from html import escape
+from string import Template
+from typing import Any
+from urllib.parse import urlsplit
+
+from .settings import LoginPage, WidgetPage
+
+_STYLE = """
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+background:#f4f5f7;color:#1d1d21}
+main{max-width:28rem;margin:12vh auto;background:#fff;border-radius:8px;padding:2rem 2.25rem;
+box-shadow:0 1px 3px rgba(0,0,0,.12)}
+h1{font-size:1.35rem;margin:0 0 .75rem}
+p{margin:.5rem 0 1rem}
+.code{font:600 2rem/1.2 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.25em;
+background:#f4f5f7;border-radius:6px;padding:.75rem 1rem;text-align:center;margin:1rem 0;
+user-select:all}
+.ref{color:#6e6e78;font-size:.85rem}
+a.button,button{display:inline-block;background:#1662dd;color:#fff;border:0;border-radius:6px;
+padding:.6rem 1.2rem;font:inherit;text-decoration:none;cursor:pointer}
+button.secondary{background:#e5e7eb;color:#1d1d21}
+"""
+
+
+def security_headers(csp: str) -> list[tuple[str, str]]:
+    """Headers for every response the middleware writes itself (R11, R12, R23)."""
+    return [
+        ("cache-control", "no-store"),
+        ("pragma", "no-cache"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("content-security-policy", csp),
+    ]
+
+
+def strict_csp(nonce: str) -> str:
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        f"script-src 'nonce-{nonce}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def widget_csp(nonce: str, *, issuer: str, asset_urls: tuple[str, ...]) -> str:
+    """The login page runs the widget from its CDN and lets it talk to the Okta org."""
+    okta = _origin(issuer)
+    assets = " ".join(sorted({_origin(u) for u in asset_urls} | {okta}))
+    return (
+        f"default-src 'self'; script-src 'nonce-{nonce}' {assets}; "
+        f"style-src 'self' 'unsafe-inline' {assets}; img-src 'self' data: {assets}; "
+        f"font-src 'self' data: {assets}; connect-src 'self' {okta}; "
+        f"form-action 'self' {okta}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def script_json(value: Mapping[str, Any]) -> str:
+    """JSON that can sit inside ``<script>``: ``<``, ``>`` and ``&`` cannot end the element."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _page(title: str, body: str, nonce: str, script: str = "") -> bytes:
+    script_tag = f'<script nonce="{nonce}">{script}</script>' if script else ""
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<meta name=referrer content=no-referrer><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><main>{body}</main>{script_tag}</body></html>"
+    ).encode()
+
+
+_DEFAULT_LOGIN_PAGE = Template(
+    """<!doctype html><html lang=en><head><meta charset=utf-8>
+<meta name=viewport content="width=device-width,initial-scale=1">
+<meta name=referrer content=no-referrer><title>Sign in</title>
+<link rel=stylesheet href="$widget_css_url">
+<style>body{margin:0;background:#f4f5f7;font-family:system-ui,sans-serif}
+#okta-sign-in-widget{margin-top:8vh}</style></head><body>
+<div id=okta-sign-in-widget></div>
+<script nonce="$script_nonce" src="$widget_js_url"></script>
+<script nonce="$script_nonce">
+new OktaSignIn(Object.assign({el: "#okta-sign-in-widget"}, $widget_config)).showSignInAndRedirect()
+  .catch(function (err) { console.error("Okta Sign-In Widget:", err && err.name); });
+</script></body></html>"""
+)
+
+
+def login_page(page: WidgetPage, custom: LoginPage | None) -> bytes:
+    """The page that hosts the Okta Sign-In Widget, built-in or the app's own."""
+    if callable(custom):
+        return custom(page).encode()
+    template = _DEFAULT_LOGIN_PAGE if custom is None else Template(custom)
+    return template.safe_substitute(
+        widget_config=page.config_json,
+        widget_js_url=escape(page.widget_js_url),
+        widget_css_url=escape(page.widget_css_url),
+        script_nonce=page.script_nonce,
+    ).encode()
+
+
+_COPY_SCRIPT = """
+document.getElementById("copy").addEventListener("click", function () {
+  var code = document.getElementById("otp").textContent;
+  navigator.clipboard.writeText(code).then(function () {
+    document.getElementById("copy").textContent = "Copied";
+  });
+});
+"""
+
+
+def enter_code_page(otp: str, login_url: str, nonce: str) -> bytes:
+    """The magic link was opened in a browser that did not start this sign-in."""
+    body = (
+        "<h1>Finish signing in in your first tab</h1>"
+        "<p>This link was opened in a different browser from the one where you started "
+        "signing in. Go back to the tab where you started and enter this code:</p>"
+        f'<div class=code id=otp aria-label="Verification code">{escape(otp)}</div>'
+        "<p><button id=copy type=button class=secondary>Copy code</button></p>"
+        "<p class=ref>The code works for a few minutes and only once. "
+        f'Want to sign in here instead? <a href="{escape(login_url)}">Start again in this '
+        "browser</a>.</p>"
+    )
+    return _page("Enter this code in your first tab", body, nonce, _COPY_SCRIPT)
+
+
+def error_page(title: str, message: str, login_url: str, reference: str, nonce: str) -> bytes:
+    body = (
+        f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
+        f'<p><a class=button href="{escape(login_url)}">Sign in again</a></p>'
+        f"<p class=ref>Reference: {escape(reference)}</p>"
+    )
+    return _page(title, body, nonce)
+
+
+def logout_page(logout_path: str, nonce: str, signed_in_as: str | None) -> bytes:
+    if signed_in_as:
+        intro = f"<p>You are signed in as <strong>{escape(signed_in_as)}</strong>.</p>"
+    else:
+        intro = "<p>You are not signed in.</p>"
+    body = (
+        f"<h1>Sign out</h1>{intro}"
+        f'<form method=post action="{escape(logout_path)}">'
+        "<button type=submit>Sign out</button></form>"
+    )
+    return _page("Sign out", body, nonce)

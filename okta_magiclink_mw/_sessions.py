@@ -1,0 +1,222 @@
+"""Sessions: a signed cookie with identity claims and timestamps, verified once per value."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
+from .user import OktaUser
+
+#: Protocol claims of the ID token that say nothing about the person; not kept.
+_PROTOCOL_CLAIMS = frozenset(
+    {"iss", "aud", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "ver", "azp", "sid"}
+)
+#: What is kept when the claims would not fit in one cookie (R25).
+_ESSENTIAL_CLAIMS = ("sub", "email", "email_verified", "name", "preferred_username")
+#: Verified cookie values remembered, so a request pays for HMAC and JSON once per value.
+_CACHE_SIZE = 1024
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Where revoked session ids are remembered (R21).
+
+    A signed cookie is valid until it expires; logging out records its id here so
+    a copy of it stops working at once. The default store lives in the process; a
+    deployment with several processes plugs in a shared one (e.g. Redis).
+    """
+
+    def revoke(self, session_id: str, until: float) -> None:
+        """Refuse ``session_id`` from now until the time ``until`` (epoch seconds)."""
+
+    def is_revoked(self, session_id: str) -> bool:
+        """Whether ``session_id`` was revoked. Called on every authenticated request."""
+
+
+class InMemorySessionStore:
+    """A :class:`SessionStore` in this process's memory, bounded in size."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._revoked: dict[str, float] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def revoke(self, session_id: str, until: float) -> None:
+        with self._lock:
+            if len(self._revoked) >= self._max:
+                # Oldest first: their sessions are the closest to expiring anyway.
+                del self._revoked[next(iter(self._revoked))]
+            self._revoked[session_id] = until
+
+    def is_revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
+
+    def __len__(self) -> int:
+        return len(self._revoked)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One signed-in browser."""
+
+    session_id: str
+    issued_at: float
+    last_seen: float
+    claims: Mapping[str, Any]
+    #: Kept for logout's ``id_token_hint`` only; dropped if the cookie would be too big.
+    id_token: str | None
+    user: OktaUser
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = {
+            "sid": self.session_id,
+            "iat": int(self.issued_at),
+            "seen": int(self.last_seen),
+            "u": dict(self.claims),
+        }
+        if self.id_token:
+            payload["idt"] = self.id_token
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: object) -> Session | None:
+        if not isinstance(payload, dict):
+            return None
+        sid, iat, seen, claims = (payload.get(k) for k in ("sid", "iat", "seen", "u"))
+        id_token = payload.get("idt")
+        if not (isinstance(sid, str) and isinstance(claims, dict)):
+            return None
+        if not (isinstance(iat, int) and isinstance(seen, int)):
+            return None
+        if not isinstance(claims.get("sub"), str) or not isinstance(id_token, str | None):
+            return None
+        return cls(sid, float(iat), float(seen), claims, id_token, OktaUser(claims))
+
+
+class SessionManager:
+    """Mints, reads and refreshes session cookies.
+
+    Timeouts come from timestamps inside the signed payload and are checked on every
+    request (R20); the browser's ``Max-Age`` is only a courtesy. A cookie is re-sent
+    only when it changes: after an old signing key, or when ``last_seen`` needs moving
+    forward for the idle timeout.
+    """
+
+    def __init__(
+        self,
+        codec: CookieCodec,
+        *,
+        max_age: float,
+        idle_timeout: float,
+        leeway: float,
+        secure: bool,
+        store: SessionStore,
+    ) -> None:
+        self._codec = codec
+        self._max_age = max_age
+        self._idle = idle_timeout
+        self._leeway = leeway
+        self._secure = secure
+        self.store = store
+        # Moving last_seen forward costs a Set-Cookie; doing it every twelfth of the idle
+        # window (at most every 5 minutes) keeps the idle timeout within ~8% of its setting.
+        self._refresh_after = min(idle_timeout / 12, 300.0)
+        self._cache: dict[str, tuple[Session, bool]] = {}
+        self.clear_header = delete_cookie_header(codec.name, secure=secure)
+
+    @property
+    def cookie_name(self) -> str:
+        return self._codec.name
+
+    def mint(
+        self, claims: Mapping[str, Any], id_token: str | None, now: float
+    ) -> tuple[Session, str]:
+        """A brand-new session (fresh id, R19) and its ``Set-Cookie`` value."""
+        kept = {k: v for k, v in claims.items() if k not in _PROTOCOL_CLAIMS}
+        session = Session(secrets.token_urlsafe(16), now, now, kept, id_token, OktaUser(kept))
+        return session, self._fitting_header(session)
+
+    def read(self, values: list[str], now: float) -> tuple[Session | None, str | None]:
+        """The live session among the cookie values, and a ``Set-Cookie`` to send if it
+        needs re-issuing. ``(None, None)`` when none is valid."""
+        for value in values:
+            entry = self._cache.get(value)
+            if entry is None:
+                entry = self._verify(value)
+                if entry is None:
+                    continue
+                if len(self._cache) >= _CACHE_SIZE:
+                    del self._cache[next(iter(self._cache))]
+                self._cache[value] = entry
+            session, old_key = entry
+            if not self._alive(session, now):
+                continue
+            if old_key or now - session.last_seen >= self._refresh_after:
+                fresh = Session(
+                    session.session_id,
+                    session.issued_at,
+                    now,
+                    session.claims,
+                    session.id_token,
+                    session.user,
+                )
+                return fresh, self._fitting_header(fresh)
+            return session, None
+        return None, None
+
+    def revoke(self, session: Session) -> None:
+        self.store.revoke(session.session_id, session.issued_at + self._max_age + self._leeway)
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+    def _verify(self, value: str) -> tuple[Session, bool] | None:
+        loaded = self._codec.loads(value, max_age=int(self._max_age + self._leeway))
+        if loaded is None:
+            return None
+        session = Session.from_payload(loaded[0])
+        return None if session is None else (session, loaded[1])
+
+    def _alive(self, session: Session, now: float) -> bool:
+        if session.issued_at > now + self._leeway:  # minted in the future: not by us (#57)
+            return False
+        if now - session.issued_at > self._max_age or now - session.last_seen > self._idle:
+            return False
+        return not self.store.is_revoked(session.session_id)
+
+    def _fitting_header(self, session: Session) -> str:
+        # Shrink until it fits (R25): first drop the id_token (logout then goes without
+        # id_token_hint), then keep only the essential claims.
+        candidates = (
+            session,
+            Session(
+                session.session_id,
+                session.issued_at,
+                session.last_seen,
+                session.claims,
+                None,
+                session.user,
+            ),
+            Session(
+                session.session_id,
+                session.issued_at,
+                session.last_seen,
+                {k: session.claims[k] for k in _ESSENTIAL_CLAIMS if k in session.claims},
+                None,
+                session.user,
+            ),
+        )
+        header = ""
+        for candidate in candidates:
+            value = self._codec.dumps(candidate.to_payload())
+            header = set_cookie_header(
+                self._codec.name, value, max_age=int(self._max_age), secure=self._secure
+            )
+            if fits(header):
+                return header
+        raise ValueError("the session does not fit in a cookie even with only essential claims")

@@ -1,0 +1,170 @@
+"""The ASGI adapter: Starlette, FastAPI and any other ASGI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+from starlette.authentication import AuthCredentials
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._flow import (
+    ANONYMOUS,
+    IDENTITY_HEADERS,
+    Exchange,
+    MagicLinkCore,
+    PassThrough,
+    RequestFacts,
+    Respond,
+)
+from ._sessions import SessionStore
+from ._transport import drive_async, new_async_client
+from .settings import Settings
+
+_IDENTITY = frozenset(name.encode("latin-1") for name in IDENTITY_HEADERS)
+_SIGNED_IN = AuthCredentials(["authenticated"])
+_SIGNED_OUT = AuthCredentials()
+_FACT_HEADERS = {
+    b"cookie": "cookie_header",
+    b"accept": "accept",
+    b"sec-fetch-site": "sec_fetch_site",
+    b"sec-fetch-mode": "sec_fetch_mode",
+    b"origin": "origin",
+    b"x-requested-with": "requested_with",
+}
+
+
+class OktaMagicLink:
+    """Okta magic-link sign-in in front of an ASGI app.
+
+    Requests with a valid session reach the app with ``scope["user"]`` set to an
+    :class:`~okta_magiclink_mw.OktaUser` (so ``request.user`` works in Starlette and
+    FastAPI, and ``scope["auth"]`` carries the ``"authenticated"`` scope for
+    ``@requires``); all others are sent to sign in (navigations) or get a 401.
+
+    :param app: the ASGI app to protect.
+    :param settings: see :class:`~okta_magiclink_mw.Settings`.
+    :param http_client: an ``httpx.AsyncClient`` of your own (proxies, CA bundle);
+        by default the middleware owns one pooled client and closes it at shutdown.
+    :param session_store: where sign-outs are remembered; in-process by default.
+
+    .. code-block:: python
+
+        app = OktaMagicLink(app, Settings.from_env())
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        session_store: SessionStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
+        self._client = http_client
+        self._owns_client = http_client is None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self.app(scope, receive, self._closing_on_shutdown(send))
+        else:  # pragma: no cover - no other scope type exists today
+            await self.app(scope, receive, send)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client the middleware owns (not one that was handed in)."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        facts, spoofed = _facts(scope)
+        decision = self.core.decide(facts)
+        if type(decision) is PassThrough:
+            scope["user"] = decision.user
+            scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
+            if spoofed:
+                scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
+            if decision.set_cookies:
+                send = _adding_cookies(send, decision.set_cookies)
+            await self.app(scope, receive, send)
+            return
+        if type(decision) is Exchange:
+            if self._client is None:
+                self._client = new_async_client(self.settings)
+            decision = await drive_async(decision.flow, self._client, self.settings)
+        assert type(decision) is Respond
+        await send(
+            {
+                "type": "http.response.start",
+                "status": decision.status,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": decision.body})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        facts, _ = _facts(scope)
+        session = self.core.authenticate(facts.cookie_header)
+        if session is None and not self.core.is_public(facts.path):
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope["user"] = session.user if session is not None else ANONYMOUS
+        scope["auth"] = _SIGNED_IN if session is not None else _SIGNED_OUT
+        await self.app(scope, receive, send)
+
+    def _closing_on_shutdown(self, send: Send) -> Send:
+        async def send_closing(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.aclose()
+            await send(message)
+
+        return send_closing
+
+
+def _facts(scope: Scope) -> tuple[RequestFacts, bool]:
+    found: dict[str, str] = {}
+    spoofed = False
+    for name, value in scope["headers"]:
+        field = _FACT_HEADERS.get(name)
+        if field is not None:
+            text = value.decode("latin-1")
+            # HTTP/2 may split Cookie into several header lines; they join with "; ".
+            found[field] = f"{found[field]}; {text}" if field in found else text
+        elif name in _IDENTITY:
+            spoofed = True
+    query = scope.get("query_string", b"")
+    facts = RequestFacts(
+        scope.get("method", "GET"),
+        scope["path"],
+        query.decode("latin-1") if query else "",
+        **found,
+    )
+    return facts, spoofed
+
+
+def _adding_cookies(send: Send, cookies: tuple[str, ...]) -> Send:
+    """Append our Set-Cookie headers to the app's response (only when a cookie changed)."""
+
+    async def send_with_cookies(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", []) if h[0].lower() != b"cache-control"]
+            headers += [(b"set-cookie", c.encode("latin-1")) for c in cookies]
+            # A response that carries someone's session must not sit in a shared cache (R23).
+            headers += [(b"cache-control", b"no-store"), (b"vary", b"Cookie")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_cookies

@@ -1,0 +1,131 @@
+"""The WSGI adapter: Flask, Django, and any legacy WSGI app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._flow import IDENTITY_HEADERS, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
+from ._sessions import SessionStore
+from ._transport import drive_sync, new_sync_client
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: The environ key holding the signed-in :class:`~okta_magiclink_mw.OktaUser`
+#: (or an anonymous user on a public path).
+USER_KEY = "okta_magiclink_mw.user"
+
+# "-" and "_" both become "_" in WSGI keys (PEP 3333), so one key covers both spellings (R29).
+_SPOOFABLE_KEYS = (
+    "REMOTE_USER",
+    *sorted({"HTTP_" + name.upper().replace("-", "_") for name in IDENTITY_HEADERS}),
+)
+_STATUS_LINES = {
+    200: "200 OK",
+    302: "302 Found",
+    303: "303 See Other",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    405: "405 Method Not Allowed",
+    500: "500 Internal Server Error",
+    502: "502 Bad Gateway",
+    503: "503 Service Unavailable",
+    504: "504 Gateway Timeout",
+}
+
+
+class OktaMagicLinkWSGI:
+    """Okta magic-link sign-in in front of a WSGI app.
+
+    Requests with a valid session reach the app with ``environ["REMOTE_USER"]`` set to
+    the user's email (else their Okta id) and ``environ["okta_magiclink_mw.user"]`` set
+    to an :class:`~okta_magiclink_mw.OktaUser`. A ``REMOTE_USER`` or identity header
+    sent by the client is removed first.
+
+    :param app: the WSGI app to protect.
+    :param settings: see :class:`~okta_magiclink_mw.Settings`.
+    :param http_client: an ``httpx.Client`` of your own; by default the middleware owns
+        one pooled client (close it with :meth:`close`).
+    :param session_store: where sign-outs are remembered; in-process by default.
+
+    .. code-block:: python
+
+        app.wsgi_app = OktaMagicLinkWSGI(app.wsgi_app, Settings.from_env())
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        settings: Settings,
+        *,
+        http_client: httpx.Client | None = None,
+        session_store: SessionStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
+        self._client = http_client
+        self._owns_client = http_client is None
+
+    def close(self) -> None:
+        """Close the HTTP client the middleware owns (not one that was handed in)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        for key in _SPOOFABLE_KEYS:
+            if key in environ:
+                del environ[key]
+        path = environ.get("PATH_INFO", "") or "/"
+        if not path.isascii():  # PEP 3333 hands the path over as latin-1-decoded bytes
+            path = path.encode("latin-1").decode("utf-8", "replace")
+        decision = self.core.decide(
+            RequestFacts(
+                environ.get("REQUEST_METHOD", "GET"),
+                path,
+                environ.get("QUERY_STRING", ""),
+                environ.get("HTTP_COOKIE", ""),
+                environ.get("HTTP_ACCEPT", ""),
+                environ.get("HTTP_SEC_FETCH_SITE", ""),
+                environ.get("HTTP_SEC_FETCH_MODE", ""),
+                environ.get("HTTP_ORIGIN", ""),
+                environ.get("HTTP_X_REQUESTED_WITH", ""),
+            )
+        )
+        if type(decision) is PassThrough:
+            user = decision.user
+            environ[USER_KEY] = user
+            if user.is_authenticated:
+                environ["REMOTE_USER"] = user.email or user.identity
+            if not decision.set_cookies:
+                return self.app(environ, start_response)
+            return self.app(environ, _adding_cookies(start_response, decision.set_cookies))
+        if type(decision) is Exchange:
+            if self._client is None:
+                self._client = new_sync_client(self.settings)
+            decision = drive_sync(decision.flow, self._client, self.settings)
+        assert type(decision) is Respond
+        status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
+        start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
+        return [decision.body]
+
+
+def _adding_cookies(start_response: StartResponse, cookies: tuple[str, ...]) -> StartResponse:
+    def start_with_cookies(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        headers = [h for h in headers if h[0].lower() != "cache-control"]
+        headers += [("Set-Cookie", c) for c in cookies]
+        # A response that carries someone's session must not sit in a shared cache (R23).
+        headers += [("Cache-Control", "no-store"), ("Vary", "Cookie")]
+        return start_response(status, headers, exc_info)
+
+    return start_with_cookies
