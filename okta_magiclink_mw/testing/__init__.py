@@ -1,0 +1,30 @@
+"""FakeOkta: an in-memory Okta Identity Engine org for tests and demos.
+
+Like ``moto`` for AWS: the real Okta Sign-In Widget (and okta-auth-js in
+it) completes a password-optional email / magic-link sign-in against it, and
+the middleware redeems the interaction code at its ``/v1/token``::
+
+    from okta_magiclink_mw.testing import FakeOkta
+
+    fake = FakeOkta(base_url="http://127.0.0.1:8001")
+    fake.add_user(email="ada@example.com", name="Ada Lovelace")
+    fake.add_client(client_id="0oaDemo", redirect_uris=["http://127.0.0.1:8000/login/callback"])
+"""
+
+from ._app import FakeOkta, find_widget_dist
+from ._faults import ConnectionDropped, Faults
+from ._model import FakeClient, FakeUser
+from ._org import SeenRequest, s256
+from ._outbox import EmailMessage
+
+__all__ = [
+    "ConnectionDropped",
+    "EmailMessage",
+    "FakeClient",
+    "FakeOkta",
+    "FakeUser",
+    "Faults",
+    "SeenRequest",
+    "find_widget_dist",
+    "s256",
+]

@@ -1,0 +1,254 @@
+"""State and rules of the fake org, independent of HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+from urllib.parse import urlencode, urlsplit
+
+from ._faults import Faults
+from ._ids import okta_id, opaque, otp, state_handle
+from ._idx import OrgInfo
+from ._keys import KeySet
+from ._model import AccessTokenRecord, CodeGrant, FakeClient, FakeUser, Interaction, Step
+from ._outbox import EmailMessage
+
+#: Lifetime of an email OTP / magic link (Okta's default ``tokenLifetimeInMinutes`` = 5).
+OTP_LIFETIME = 300.0
+#: Lifetime of an interaction code.
+INTERACTION_CODE_LIFETIME = 60.0
+#: Lifetime of ID and access tokens.
+TOKEN_LIFETIME = 3600
+#: Scopes the fake ``default`` authorization server knows.
+SUPPORTED_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+
+
+class SeenRequest(NamedTuple):
+    """One request the fake received (see :attr:`FakeOkta.requests`)."""
+
+    method: str
+    path: str
+
+
+def s256(verifier: str) -> str:
+    """PKCE S256 code challenge of ``verifier``."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Org:
+    """Users, clients, transactions and grants of one fake Okta org."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        idx_lifetime: float = 600.0,
+        poll_min_interval: float = 1.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.issuer = f"{self.base_url}/oauth2/default"
+        self.clock = clock
+        self.idx_lifetime = idx_lifetime
+        self.poll_min_interval = poll_min_interval
+        self.org_id = okta_id("00o")
+        self.info = OrgInfo(
+            base_url=self.base_url,
+            issuer=self.issuer,
+            email_authenticator_id=okta_id("aut"),
+        )
+        self.keys = KeySet()
+        self.faults = Faults()
+        self.users: dict[str, FakeUser] = {}
+        self.clients: dict[str, FakeClient] = {}
+        self.interactions: dict[str, Interaction] = {}
+        self.by_state_handle: dict[str, Interaction] = {}
+        self.codes: dict[str, CodeGrant] = {}
+        self.access_tokens: dict[str, AccessTokenRecord] = {}
+        self._outbox: list[EmailMessage] = []
+        self._requests: list[SeenRequest] = []
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def find_user(self, identifier: str) -> FakeUser | None:
+        """The user whose login or email is ``identifier`` (case-insensitive)."""
+        wanted = identifier.strip().lower()
+        for user in self.users.values():
+            if wanted in (user.login.lower(), user.email.lower()):
+                return user
+        return None
+
+    def is_trusted_origin(self, origin: str) -> bool:
+        """Whether ``origin`` is a trusted origin of any registered client."""
+        return any(origin in c.trusted_origins for c in self.clients.values())
+
+    # -- IDX transactions -------------------------------------------------------------------
+
+    def start_interaction(
+        self,
+        client: FakeClient,
+        *,
+        scopes: list[str],
+        redirect_uri: str,
+        code_challenge: str,
+        state: str | None,
+        nonce: str | None,
+    ) -> Interaction:
+        """Record a new ``/v1/interact`` transaction."""
+        now = self.clock()
+        ix = Interaction(
+            handle=opaque(32),
+            state_handle=state_handle(),
+            client=client,
+            scopes=scopes,
+            redirect_uri=redirect_uri,
+            code_challenge=code_challenge,
+            state=state,
+            nonce=nonce,
+            created_at=now,
+            expires_at=now + self.idx_lifetime,
+        )
+        self.interactions[ix.handle] = ix
+        self.by_state_handle[ix.state_handle] = ix
+        return ix
+
+    def touch(self, ix: Interaction) -> None:
+        """Slide the IDX expiry forward after a user action."""
+        ix.expires_at = self.clock() + self.idx_lifetime
+
+    def is_expired(self, ix: Interaction) -> bool:
+        """Whether the IDX state has passed its ``expiresAt``."""
+        return self.clock() >= ix.expires_at
+
+    def send_email_challenge(self, ix: Interaction) -> EmailMessage:
+        """Generate a new OTP for ``ix`` and "send" it; older OTPs stop working."""
+        assert ix.user is not None
+        ix.otp = otp()
+        ix.otp_issued_at = self.clock()
+        callback = ix.client.email_verify_callback_uri or f"{self.base_url}/email/verify"
+        query = urlencode({"state": ix.state or "", "otp": ix.otp})
+        sep = "&" if "?" in callback else "?"
+        msg = EmailMessage(
+            to=ix.user.email,
+            subject="One-time verification code",
+            otp=ix.otp,
+            magic_link=f"{callback}{sep}{query}",
+            sent_at=ix.otp_issued_at,
+        )
+        self._outbox.append(msg)
+        return msg
+
+    def check_otp(self, ix: Interaction, passcode: str) -> bool:
+        """Whether ``passcode`` is the live OTP of ``ix`` (right value, < 5 minutes old)."""
+        if ix.otp is None or not passcode:
+            return False
+        if self.clock() - ix.otp_issued_at >= OTP_LIFETIME:
+            return False
+        return _consteq(passcode.strip(), ix.otp)
+
+    def complete(self, ix: Interaction) -> CodeGrant:
+        """Finish the transaction: burn the OTP and issue an interaction code."""
+        assert ix.user is not None
+        now = self.clock()
+        ix.otp = None
+        ix.step = Step.SUCCESS
+        ix.auth_time = now
+        grant = CodeGrant(
+            code=opaque(32),
+            client_id=ix.client.client_id,
+            user=ix.user,
+            code_challenge=ix.code_challenge,
+            scopes=list(ix.scopes),
+            redirect_uri=ix.redirect_uri,
+            nonce=ix.nonce,
+            issued_at=now,
+            auth_time=now,
+        )
+        ix.interaction_code = grant.code
+        self.codes[grant.code] = grant
+        return grant
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def id_token_claims(
+        self,
+        user: FakeUser,
+        client_id: str,
+        *,
+        scopes: list[str] | tuple[str, ...] = ("openid", "profile", "email"),
+        nonce: str | None = None,
+        auth_time: float | None = None,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """The claims the fake puts in an ID token for ``user``."""
+        iat = int(self.clock() if now is None else now)
+        claims: dict[str, Any] = {
+            "sub": user.id,
+            "ver": 1,
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": iat,
+            "exp": iat + TOKEN_LIFETIME,
+            "jti": "ID." + opaque(32),
+            "amr": ["email"],
+            "idp": self.org_id,
+            "auth_time": int(iat if auth_time is None else auth_time),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if "profile" in scopes:
+            claims["name"] = user.name
+            claims["preferred_username"] = user.login
+        if "email" in scopes:
+            claims["email"] = user.email
+            claims["email_verified"] = True
+        return claims
+
+    def userinfo_claims(self, record: AccessTokenRecord) -> dict[str, Any]:
+        """``/v1/userinfo`` body for an access token."""
+        user = record.user
+        claims: dict[str, Any] = {"sub": user.id}
+        if "profile" in record.scopes:
+            claims.update(
+                name=user.name,
+                locale="en_US",
+                preferred_username=user.login,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                zoneinfo="America/Los_Angeles",
+                updated_at=int(self.clock()),
+            )
+        if "email" in record.scopes:
+            claims.update(email=user.email, email_verified=True)
+        return claims
+
+    # -- logs -------------------------------------------------------------------------------
+
+    @property
+    def outbox(self) -> list[EmailMessage]:
+        """Emails sent so far, newest last."""
+        return self._outbox
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        """``(method, path)`` of every request received, oldest first."""
+        return self._requests
+
+    def request_count(self, path: str, method: str | None = None) -> int:
+        """How many requests hit ``path`` (full path, e.g. ``/oauth2/default/v1/token``)."""
+        return sum(1 for r in self._requests if r.path == path and method in (None, r.method))
+
+
+def _consteq(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
