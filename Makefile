@@ -1,0 +1,56 @@
+# Everything a fresh machine needs, installed on first use.
+#   make demo    run the demo app against FakeOkta (no Okta account needed)
+#   make test    run the whole test suite (unit, adapters, integration, real browser)
+#   make bench   run the benchmarks (make bench-quick: a fast smoke run)
+#   make check   ruff + mypy --strict
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench bench-quick check browser clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The real Okta Sign-In Widget, served by FakeOkta so the demo and browser tests run offline.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the login page will load the widget from Okta's CDN"; \
+	fi
+
+# Debian's chromium for the browser tests (Playwright's own download does not work everywhere).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "note: /usr/bin/chromium is missing; as root: apt-get install chromium"; \
+		fi; \
+	fi
+
+demo: $(VENV)/.installed node_modules/.installed
+	$(PY) -m okta_magiclink_mw demo
+
+test: $(VENV)/.installed node_modules/.installed browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks --quick --out /tmp/okta-mw-bench
+
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage
