@@ -63,8 +63,8 @@ class Env:
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
     okta_sock, app_sock = bind_free_port(), bind_free_port()
-    okta_url = "http://127.0.0.1:%d" % okta_sock.getsockname()[1]
-    app_url = "http://127.0.0.1:%d" % app_sock.getsockname()[1]
+    okta_url = f"http://127.0.0.1:{okta_sock.getsockname()[1]}"
+    app_url = f"http://127.0.0.1:{app_sock.getsockname()[1]}"
     fake = FakeOkta(base_url=okta_url)
     fake.add_user(email=EMAIL, name="Ada Lovelace")
     fake.add_client(
