@@ -160,7 +160,9 @@ class Settings:
             raise ConfigurationError("client_id must be a non-empty string")
         issuer = urlsplit(self.issuer)
         if issuer.scheme not in ("https", "http") or not issuer.netloc:
-            raise ConfigurationError("issuer must be an absolute URL, e.g. https://{org}/oauth2/default")
+            raise ConfigurationError(
+                "issuer must be an absolute URL, e.g. https://{org}/oauth2/default"
+            )
         if issuer.scheme == "http" and issuer.hostname not in ("localhost", "127.0.0.1", "::1"):
             raise ConfigurationError("issuer must use https (http is allowed for localhost only)")
         if issuer.query or issuer.fragment:
@@ -223,7 +225,9 @@ class Settings:
                 raise ConfigurationError(f"environment variable {variable} is not set")
             values[name] = value
         if "secret_keys" in values:
-            values["secret_keys"] = [k.strip() for k in values["secret_keys"].split(",") if k.strip()]
+            values["secret_keys"] = [
+                k.strip() for k in values["secret_keys"].split(",") if k.strip()
+            ]
         optional = {
             "client_secret": "OKTA_CLIENT_SECRET",
             "post_logout_redirect_uri": "OKTA_POST_LOGOUT_REDIRECT_URI",
