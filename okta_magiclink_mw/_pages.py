@@ -61,7 +61,7 @@ def widget_csp(nonce: str, *, issuer: str, asset_urls: tuple[str, ...]) -> str:
     return (
         f"default-src 'self'; script-src 'nonce-{nonce}' {assets}; "
         f"style-src 'self' 'unsafe-inline' {assets}; img-src 'self' data: {assets}; "
-        f"font-src 'self' data: {assets}; connect-src 'self' {okta}; "
+        f"font-src 'self' data: {assets}; connect-src 'self' {okta}; frame-src {okta}; "
         f"form-action 'self' {okta}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._cookies import CookieCodec, fits, set_cookie_header
+from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ class TransactionJar:
         )[-self._max :]
         while True:
             if not live:
-                return set_cookie_header(self._codec.name, "", max_age=0, secure=self._secure)
+                return delete_cookie_header(self._codec.name, secure=self._secure)
             value = self._codec.dumps([_encode(t) for t in live])
             header = set_cookie_header(
                 self._codec.name, value, max_age=int(self._ttl), secure=self._secure
