@@ -85,16 +85,27 @@ class KeySet:
             signer = None
         return jwt.encode(claims, signer, algorithm=alg, headers=header)
 
-    def verify(self, token: str, *, audience: str | None, verify_exp: bool = True) -> Any:
-        """Verify a token we signed; raise :class:`jwt.InvalidTokenError` if it is not ours."""
+    def verify(self, token: str, *, audience: str | None, now: float | None = None) -> Any:
+        """Verify a token we signed; raise :class:`jwt.InvalidTokenError` if it is not ours.
+
+        Expiry is checked against ``now`` (the fake's clock) when given.
+        """
         header = jwt.get_unverified_header(token)
         found = self.find(str(header.get("kid", "")))
         if found is None or header.get("alg") != "RS256":
             raise jwt.InvalidTokenError("unknown signing key")
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             found.private_key.public_key(),
             algorithms=["RS256"],
             audience=audience,
-            options={"verify_aud": audience is not None, "verify_exp": verify_exp},
+            options={
+                "verify_aud": audience is not None,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
+        if now is not None and now >= float(claims.get("exp", 0)):
+            raise jwt.ExpiredSignatureError("token expired")
+        return claims

@@ -366,7 +366,7 @@ class OAuthEndpoints:
 
     def _access_token(self, token: str) -> AccessTokenRecord | None:
         try:
-            claims = self.org.keys.verify(token, audience="api://default", verify_exp=False)
+            claims = self.org.keys.verify(token, audience="api://default", now=self.org.clock())
         except jwt.InvalidTokenError:
             return None
         record = self.org.access_tokens.get(str(claims.get("jti")))
@@ -404,7 +404,7 @@ class OAuthEndpoints:
         client: FakeClient | None = None
         if hint:
             try:
-                claims = self.org.keys.verify(hint, audience=None, verify_exp=False)
+                claims = self.org.keys.verify(hint, audience=None)
             except jwt.InvalidTokenError:
                 return _error_page(400, "The 'id_token_hint' parameter is invalid.")
             client = self.org.clients.get(str(claims.get("aud")))

@@ -148,7 +148,9 @@ class Flow:
         otp = self.to_challenge()
         r = self.answer(otp)
         assert r.status_code == 200, r.text
-        fields = {f["name"]: f.get("value") for f in r.json()["successWithInteractionCode"]["value"]}
+        fields = {
+            f["name"]: f.get("value") for f in r.json()["successWithInteractionCode"]["value"]
+        }
         return str(fields["interaction_code"])
 
     def token(self, code: str, **overrides: str) -> httpx.Response:

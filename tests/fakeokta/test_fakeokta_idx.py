@@ -224,6 +224,9 @@ def test_challenge_rejects_unknown_authenticator(flow: Flow) -> None:
     flow.identify()
     r = flow.idx(
         "challenge",
-        {"authenticator": {"id": "autNope", "methodType": "email"}, "stateHandle": flow.state_handle},
+        {
+            "authenticator": {"id": "autNope", "methodType": "email"},
+            "stateHandle": flow.state_handle,
+        },
     )
     assert r.status_code == 400
