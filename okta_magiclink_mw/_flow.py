@@ -201,7 +201,8 @@ class MagicLinkCore:
             headers.append(("content-type", "application/json"))
             return Respond(401, headers, body.encode())
         now = self.clock()
-        target = request.path if request.path.isascii() else quote(request.path)
+        # Re-encode the decoded path so "/my%20file" and "/a%3Fb" come back as they were asked.
+        target = quote(request.path, safe="/!$&'()*+,;=:@-._~")
         if request.query_string:
             target = f"{target}?{request.query_string}"
         txn = Transaction.start(safe_return_target(target, forbidden_paths=self._own_paths), now)
