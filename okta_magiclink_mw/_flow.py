@@ -444,7 +444,12 @@ class MagicLinkCore:
 
     def _redirect_headers(self, location: str) -> Headers:
         headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
-        headers += [("location", location), ("vary", "Cookie")]
+        # A Content-Type even without a body: PEP 3333 servers and wsgiref.validate expect one.
+        headers += [
+            ("location", location),
+            ("vary", "Cookie"),
+            ("content-type", "text/plain; charset=utf-8"),
+        ]
         return headers
 
     def _same_origin(self, request: RequestFacts) -> bool:
