@@ -131,6 +131,11 @@ def start_and_request_email(env: Env, page: Any, tx: Transaction, name: str) -> 
     """Open the widget, identify, press "Send me an email"; return the email."""
     sent_before = len(env.fake.outbox)
     page.goto(f"{env.app_url}/login?state={tx.state}")
+    page.locator('input[name="identifier"]').fill("nobody@example.com")
+    page.locator('input[type="submit"]').click()
+    # the widget localises errors.E0000004 by its i18n key
+    page.get_by_text("Unable to sign in").wait_for(timeout=15_000)
+    shot(page, f"{name}-0-unknown-user")
     page.locator('input[name="identifier"]').fill(EMAIL)
     shot(page, f"{name}-1-identify")
     page.locator('input[type="submit"]').click()
@@ -190,11 +195,17 @@ def test_widget_typed_code(env: Env, browser: Any) -> None:
         mail = start_and_request_email(env, page, tx, "typed")
         assert mail["to"] == EMAIL
         page.get_by_text("Enter a verification code instead").click()
-        page.locator('input[name="credentials.passcode"]').fill(mail["otp"])
-        shot(page, "typed-4-code")
+        passcode = page.locator('input[name="credentials.passcode"]')
+        wrong = "000000" if mail["otp"] != "000000" else "111111"
+        passcode.fill(wrong)
+        page.locator('input[type="submit"]').click()
+        page.get_by_text("Invalid code. Try again.").wait_for(timeout=15_000)
+        shot(page, "typed-4-invalid-code")
+        passcode.fill(mail["otp"])
+        shot(page, "typed-5-code")
         page.locator('input[type="submit"]').click()
         page.wait_for_url(CALLBACK_WITH_CODE, timeout=15_000)
-        shot(page, "typed-5-callback")
+        shot(page, "typed-6-callback")
         redeem(env, page.url, tx)
     except Exception:
         shot(page, "typed-failure")
