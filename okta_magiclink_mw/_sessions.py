@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
+from .errors import IdentityProviderError
 from .user import OktaUser
 
 #: Protocol claims of the ID token that say nothing about the person; not kept.
@@ -219,4 +220,9 @@ class SessionManager:
             )
             if fits(header):
                 return header
-        raise ValueError("the session does not fit in a cookie even with only essential claims")
+        # Okta's answer is unusable here; a page with a way back, not a 500 (R34).
+        raise IdentityProviderError(
+            "Your Okta profile is too large for this app to keep you signed in.",
+            code="session_too_large",
+            status=502,
+        )
