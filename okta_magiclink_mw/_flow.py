@@ -140,7 +140,11 @@ class MagicLinkCore:
             store=session_store if session_store is not None else InMemorySessionStore(),
         )
         self.transactions = TransactionJar(
-            CookieCodec(s.secret_keys, name=s.transaction_cookie_name, purpose="transaction"),
+            # The issuer is bound into the signature: a sign-in started against another
+            # authorization server (config changed since) is not this one's (R5, #30).
+            CookieCodec(
+                s.secret_keys, name=s.transaction_cookie_name, purpose=f"transaction:{s.issuer}"
+            ),
             ttl=s.transaction_ttl,
             max_count=s.max_transactions,
             secure=s.secure_cookies,
