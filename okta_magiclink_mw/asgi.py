@@ -115,7 +115,7 @@ class OktaMagicLink:
         await send({"type": "http.response.body", "body": decision.body})
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        facts, _ = _facts(scope)
+        facts, spoofed = _facts(scope)
         session = self.core.authenticate(facts.cookie_header)
         if session is None and not self.core.is_public(facts.path):
             await receive()  # websocket.connect
@@ -123,6 +123,8 @@ class OktaMagicLink:
             return
         scope["user"] = session.user if session is not None else ANONYMOUS
         scope["auth"] = _SIGNED_IN if session is not None else _SIGNED_OUT
+        if spoofed:  # R29 holds for websockets too
+            scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
         await self.app(scope, receive, send)
 
     def _closing_on_shutdown(self, send: Send) -> Send:
