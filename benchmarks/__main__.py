@@ -1,0 +1,105 @@
+"""``python -m benchmarks``: what the middleware costs per authenticated request.
+
+Parts: 1 in-process ASGI, 2 in-process WSGI, 3 uvicorn + wrk, 4 sign-ins, 5 memory.
+``--quick`` runs every part with tiny counts (a CI smoke test: it checks that each part
+works, not the numbers). Results go to ``--out``/latest.json and latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import _inprocess, _memory, _report, _signins, _sockets
+
+PARTS = ("asgi", "wsgi", "sockets", "signins", "memory")
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny counts; checks it runs")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write pyinstrument profiles of the middleware's hot path",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        print(f"unknown parts: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    quick = args.quick
+    results: dict[str, Any] = {
+        "machine": _report.machine(),
+        "quick": quick,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    began = time.perf_counter()
+
+    def step(name: str) -> None:
+        print(f"[{time.perf_counter() - began:6.1f}s] {name} ...", file=sys.stderr, flush=True)
+
+    if "asgi" in parts:
+        step("1. in-process ASGI")
+        rounds, n = (3, 200) if quick else (15, 5000)
+        results["asgi"] = {k: v.as_json() for k, v in _inprocess.run_asgi(rounds, n).items()}
+    if "wsgi" in parts:
+        step("2. in-process WSGI")
+        rounds, n = (3, 100) if quick else (15, 2000)
+        results["wsgi"] = {k: v.as_json() for k, v in _inprocess.run_wsgi(rounds, n).items()}
+    if "sockets" in parts:
+        loadgen = _sockets.pick_loadgen(args.loadgen)
+        step(f"3. uvicorn + {loadgen}")
+        seconds, rounds, warmup = (1.0, 1, 0.0) if quick else (5.0, 3, 1.0)
+        connections = 32 if loadgen == "wrk" else 16
+        loads = _sockets.run(
+            seconds=seconds, rounds=rounds, connections=connections, loadgen=loadgen, warmup=warmup
+        )
+        results["sockets"] = {
+            "loadgen": loadgen,
+            "connections": connections,
+            "seconds": seconds,
+            "rounds": rounds,
+            "variants": {k: v.as_json() for k, v in loads.items()},
+        }
+    if "signins" in parts:
+        step("4. sign-ins")
+        logins = 20 if quick else 1000
+        results["signins"] = [
+            _signins.run_inprocess(logins).as_json(),
+            _signins.run_socket(logins, 1).as_json(),
+            _signins.run_socket(logins, 8).as_json(),
+        ]
+    if "memory" in parts:
+        step("5. memory")
+        requests, distinct = (2000, 200) if quick else (100_000, 10_000)
+        results["memory"] = _memory.run(requests, distinct)
+    if args.profile:
+        step("profiles")
+        from . import _profile
+
+        results["profiles"] = [str(p) for p in _profile.run(args.out, quick=quick)]
+    results["targets"] = _report.targets(results)
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    print(_report.table(results))
+    json_path, png_path = _report.write(results, args.out)
+    print(
+        f"\nwrote {json_path}" + (f" and {png_path}" if png_path else " (no matplotlib: no chart)")
+    )
+    print(f"took {results['seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
