@@ -72,7 +72,7 @@ class Settings:
     #: The absolute callback URL registered in Okta; its path is the callback path.
     redirect_uri: str
     #: Signing secrets (32 bytes or more each), oldest first: the newest signs, all verify.
-    secret_keys: Sequence[str | bytes]
+    secret_keys: Sequence[str | bytes] = field(repr=False)
     #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
     client_secret: str | None = field(default=None, repr=False)
     scopes: Sequence[str] = ("openid", "profile", "email")
