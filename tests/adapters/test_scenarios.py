@@ -788,7 +788,7 @@ def test_b8_token_endpoint_faults(
     assert not any("upstream-secret-body" in rec.getMessage() for rec in caplog.records)
 
 
-def test_b8_deadline_applies(make_client: Any, okta: FakeOkta) -> None:
+def test_b8_82_timeout_page_explains(make_client: Any, okta: FakeOkta) -> None:
     okta.fault = "timeout"
     client = make_client(make_settings(http_deadline=5.0))
     r = sign_in(client, okta)
@@ -850,7 +850,8 @@ def test_5_huge_claims_still_fit(client: Browser, okta: FakeOkta) -> None:
 def test_5_oversized_essential_claims_end_cleanly(client: Browser, okta: FakeOkta) -> None:
     """A name too large for any cookie is an error page, never a 500/traceback."""
     r = sign_in(client, okta, name=secrets.token_urlsafe(4000))
-    assert r.status_code < 500 or r.status_code in (502, 503)
+    assert r.status_code == 502
+    assert "Sign in again" in r.text
     assert "Traceback" not in r.text
     assert SESSION not in set_cookies(r)
 
@@ -1123,10 +1124,8 @@ def test_b10_107_logs_hold_no_secrets(client: Browser, okta: FakeOkta, caplog: A
 # -- 9/10. framework integration, adapters -------------------------------------------------------
 
 
-def test_10_wsgi_validator_and_environ(make_client: Any, okta: FakeOkta, adapter: str) -> None:
-    if adapter != "wsgi":
-        pytest.skip("WSGI only")
-    client = make_client()
+def test_10_remote_user_is_ours(client: Browser, okta: FakeOkta) -> None:
     signed_in(client, okta)
     data = app_view(client.get("/x", headers={"remote-user": "root"}))
-    assert data["remote_user"] == "ada@example.com"
+    assert data["remote_user"] == ("ada@example.com" if client.kind == "wsgi" else None)
+    assert data["identity_headers"] == {}

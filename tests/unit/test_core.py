@@ -484,3 +484,33 @@ def test_parse_query() -> None:
         parse_query("&".join(f"k{i}=v" for i in range(MAX_FIELDS + 1)))
     assert info.value.code == "too_many_fields"
     assert not valid(STATE_RE, None)
+
+
+def test_concurrent_jwks_fetch_failure_uses_the_key_another_fetch_got(
+    core: MagicLinkCore, rsa_key: Any, clock: FakeClock
+) -> None:
+    """Two exchanges in flight: A's JWKS fetch fails, but B's succeeded meanwhile."""
+    flow_a, txn_a = exchange(core)
+    next(flow_a)
+    flow_a.send(discovery_response())
+    jwks_request = flow_a.send(token_response(rsa_key, txn_a.nonce, clock))
+    assert str(jwks_request.url) == JWKS_URL
+    flow_b, txn_b = exchange(core)
+    assert str(next(flow_b).url) == TOKEN_URL  # discovery is cached
+    assert str(flow_b.send(token_response(rsa_key, txn_b.nonce, clock)).url) == JWKS_URL
+    with pytest.raises(StopIteration) as stop_b:
+        flow_b.send(httpx.Response(200, json={"keys": [public_jwk(rsa_key, "k1")]}))
+    assert stop_b.value.value.status == 302
+    with pytest.raises(StopIteration) as stop_a:
+        flow_a.send(httpx.Response(503, text="busy"))
+    assert stop_a.value.value.status == 302
+
+
+def test_encoded_question_mark_stays_in_the_path(core: MagicLinkCore) -> None:
+    _, _, txn = begin(core, "/a?b=1")
+    assert txn.return_to == "/a?b=1"
+    d = core.decide(nav("/dest?x"))  # a decoded path holding "?" (from %3F)
+    assert isinstance(d, Respond)
+    state = headers_of(d)["location"][0].split("state=")[1]
+    cookie = cookie_pair(headers_of(d)["set-cookie"][0]).split("=", 1)[1]
+    assert core.transactions.load([cookie], core.clock())[state].return_to == "/dest%3Fx"
