@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,10 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "demo":
         from ._demo import run_demo
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             run_demo(app_port=args.app_port, okta_port=args.okta_port)
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -83,6 +83,7 @@ class RequestFacts:
     sec_fetch_mode: str = ""
     origin: str = ""
     requested_with: str = ""
+    referer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,8 @@ class MagicLinkCore:
             held[txn.state] = txn
             headers = self._redirect_headers(self._login_url(state=txn.state))
             headers.append(("set-cookie", self.transactions.dump(held, now)))
+            if self.sessions.cookie_name in cookies:  # stale, forged or revoked: clear it (R19)
+                headers.append(("set-cookie", self.sessions.clear_header))
             return Respond(302, headers)
         return self._widget_page(txn, otp)
 
@@ -355,16 +358,19 @@ class MagicLinkCore:
             )
         # The transaction is spent whatever happens next (R1): a code is single-use.
         del held[txn.state]
-        return Exchange(self._finish(txn, code, self.transactions.dump(held, now)))
+        previous = self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
+        return Exchange(self._finish(txn, code, self.transactions.dump(held, now), previous))
 
     def _finish(
-        self, txn: Transaction, code: str, txn_cookie: str
+        self, txn: Transaction, code: str, txn_cookie: str, previous: Session | None
     ) -> Generator[httpx.Request, httpx.Response, Respond]:
         try:
             claims, id_token = yield from self.okta.redeem(txn, code)
             _, session_cookie = self.sessions.mint(claims, id_token, self.clock())
         except SignInError as exc:
             return self.error_response(exc, [("set-cookie", txn_cookie)])
+        if previous is not None:  # the new session replaces it for good (R19)
+            self.sessions.revoke(previous)
         target = safe_return_target(txn.return_to, forbidden_paths=self._own_paths)
         logger.info("sign-in completed", extra={"event": "signin.success"})
         headers = self._redirect_headers(target)
@@ -457,11 +463,18 @@ class MagicLinkCore:
         return headers
 
     def _same_origin(self, request: RequestFacts) -> bool:
-        """R22: Fetch Metadata first, then Origin; neither means no browser sent it."""
+        """R22: Fetch Metadata first, then Origin, then Referer.
+
+        A request with none of the three did not come from a browser page, so it
+        cannot be a cross-site forgery.
+        """
         if request.sec_fetch_site:
             return request.sec_fetch_site in ("same-origin", "none")
         if request.origin:
             return request.origin == self.settings.app_origin
+        if request.referer:
+            parts = urlsplit(request.referer)
+            return f"{parts.scheme}://{parts.netloc}" == self.settings.app_origin
         return True
 
 

@@ -32,6 +32,7 @@ _FACT_HEADERS = {
     b"sec-fetch-mode": "sec_fetch_mode",
     b"origin": "origin",
     b"x-requested-with": "requested_with",
+    b"referer": "referer",
 }
 
 

@@ -178,6 +178,15 @@ class Settings:
                 raise ConfigurationError("post_logout_redirect_uri must be an absolute http(s) URL")
         if self.cookie_secure is False and redirect.scheme == "https":
             raise ConfigurationError("cookie_secure=False with an https redirect_uri leaks cookies")
+        if (
+            self.cookie_secure is True
+            and redirect.scheme == "http"
+            and redirect.hostname not in ("localhost", "127.0.0.1", "::1")
+        ):
+            # Browsers silently drop Secure (and __Host-) cookies set over plain http (#67).
+            raise ConfigurationError(
+                "cookie_secure=True needs an https redirect_uri (or localhost)"
+            )
 
     def _check_secrets(self) -> None:
         keys = self.secret_keys

@@ -98,6 +98,7 @@ class OktaMagicLinkWSGI:
                 environ.get("HTTP_SEC_FETCH_MODE", ""),
                 environ.get("HTTP_ORIGIN", ""),
                 environ.get("HTTP_X_REQUESTED_WITH", ""),
+                environ.get("HTTP_REFERER", ""),
             )
         )
         if type(decision) is PassThrough:
