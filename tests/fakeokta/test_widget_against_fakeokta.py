@@ -136,11 +136,18 @@ def start_and_request_email(env: Env, page: Any, tx: Transaction, name: str) -> 
     # the widget localises errors.E0000004 by its i18n key
     page.get_by_text("Unable to sign in").wait_for(timeout=15_000)
     shot(page, f"{name}-0-unknown-user")
-    page.locator('input[name="identifier"]').fill(EMAIL)
-    shot(page, f"{name}-1-identify")
-    page.locator('input[type="submit"]').click()
+    # The widget re-renders the form after an error; an input typed during that is lost,
+    # so retry until the next step shows.
     send = page.locator('input[type="submit"][value="Send me an email"]')
-    send.wait_for(timeout=15_000)
+    for _attempt in range(3):
+        page.locator('input[name="identifier"]').fill(EMAIL)
+        shot(page, f"{name}-1-identify")
+        page.locator('input[type="submit"]').click()
+        try:
+            send.wait_for(timeout=5_000)
+            break
+        except sync_api.TimeoutError:
+            continue
     shot(page, f"{name}-2-send-email")
     send.click()
     page.get_by_text("Enter a verification code instead").wait_for(timeout=15_000)
@@ -201,10 +208,18 @@ def test_widget_typed_code(env: Env, browser: Any) -> None:
         page.locator('input[type="submit"]').click()
         page.get_by_text("Invalid code. Try again.").wait_for(timeout=15_000)
         shot(page, "typed-4-invalid-code")
-        passcode.fill(mail["otp"])
-        shot(page, "typed-5-code")
-        page.locator('input[type="submit"]').click()
-        page.wait_for_url(CALLBACK_WITH_CODE, timeout=15_000)
+        # A poll answered while we type re-renders the form (dropping the error and the
+        # typed value), so submit until the widget navigates.
+        for _attempt in range(3):
+            passcode.fill(mail["otp"])
+            shot(page, "typed-5-code")
+            page.locator('input[type="submit"]').click()
+            try:
+                page.wait_for_url(CALLBACK_WITH_CODE, timeout=5_000)
+                break
+            except sync_api.TimeoutError:
+                continue
+        assert CALLBACK_WITH_CODE.match(page.url), page.url
         shot(page, "typed-6-callback")
         redeem(env, page.url, tx)
     except Exception:
