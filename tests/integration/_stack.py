@@ -54,7 +54,8 @@ def uvicorn_server(app: ASGIApp, sock: socket.socket) -> Iterator[None]:
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
         yield
