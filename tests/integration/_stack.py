@@ -89,7 +89,10 @@ def flask_app(settings: Settings) -> Callable[..., Any]:
 
     @app.get("/")
     def home() -> str:
-        return f"<h1>Hello, {html.escape(request.environ['REMOTE_USER'])}!</h1>"
+        return (
+            f"<h1>Hello, {html.escape(request.environ['REMOTE_USER'])}!</h1>"
+            '<form method=post action="/logout"><button>Sign out</button></form>'
+        )
 
     app.wsgi_app = OktaMagicLinkWSGI(app.wsgi_app, settings)  # type: ignore[method-assign]
     return app
