@@ -78,6 +78,24 @@ def read_cookies(header: str, names: frozenset[str]) -> dict[str, list[str]]:
     return found
 
 
+def cookie_values(header: str, name: str) -> list[str]:
+    """The values of one cookie, found without parsing the whole header (the hot path).
+
+    A match must start the header or follow ``;`` or a space, so a nameless pair
+    (``=name=v``) or a longer name ending in ``name`` never matches.
+    """
+    needle = f"{name}="
+    found: list[str] = []
+    start = header.find(needle)
+    while start != -1 and len(found) < 4:
+        if start == 0 or header[start - 1] in "; \t":
+            begin = start + len(needle)
+            end = header.find(";", begin)
+            found.append(header[begin:end].strip() if end != -1 else header[begin:].strip())
+        start = header.find(needle, start + len(needle))
+    return found
+
+
 def set_cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> str:
     """The value of a ``Set-Cookie`` header: HttpOnly, SameSite=Lax, Path=/ and no Domain.
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from . import _pages as pages
-from ._cookies import CookieCodec, read_cookies
+from ._cookies import CookieCodec, cookie_values, read_cookies
 from ._oidc import OktaConversation
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
@@ -86,7 +86,7 @@ class RequestFacts:
     referer: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PassThrough:
     """Call the app with ``user`` attached, adding ``set_cookies`` to its response."""
 
@@ -165,17 +165,29 @@ class MagicLinkCore:
         path = request.path
         if path in self._own_paths:
             return self._own_path(request)
-        cookies = (
-            read_cookies(request.cookie_header, self._cookie_names) if request.cookie_header else {}
-        )
-        session, refreshed = self.sessions.read(
-            cookies.get(self.sessions.cookie_name, []), self.clock()
-        )
-        if session is not None:
-            return PassThrough(session.user, (refreshed,) if refreshed else ())
+        signed_in = self.signed_in(path, request.cookie_header)
+        if signed_in is not None:
+            return signed_in
         if self.is_public(path):
             return PassThrough(ANONYMOUS)
-        return self._turn_away(request, cookies)
+        return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
+
+    def signed_in(self, path: str, cookie_header: str) -> PassThrough | None:
+        """The fast path: a request with a live session to a path that is not ours.
+
+        Adapters call this first with just the path and the Cookie header, and build
+        :class:`RequestFacts` for :meth:`decide` only when it returns None. Its answer is
+        the one :meth:`decide` would give.
+        """
+        if not cookie_header or path in self._own_paths:
+            return None
+        values = cookie_values(cookie_header, self.sessions.cookie_name)
+        if not values:
+            return None
+        session, refreshed = self.sessions.read(values, self.clock())
+        if session is None:
+            return None
+        return PassThrough(session.user, (refreshed,) if refreshed else ())
 
     def authenticate(self, cookie_header: str) -> Session | None:
         """The live session of a cookie header (for websockets, which get no redirects)."""
@@ -380,7 +392,9 @@ class MagicLinkCore:
     def _logout(self, request: RequestFacts) -> Respond:
         s = self.settings
         cookies = read_cookies(request.cookie_header, self._cookie_names)
-        session = self.sessions.read(cookies.get(self.sessions.cookie_name, []), self.clock())[0]
+        session = self.sessions.read(
+            cookies.get(self.sessions.cookie_name, []), self.clock(), with_id_token=True
+        )[0]
         if request.method in ("GET", "HEAD"):
             # A GET changes nothing (#100): it offers a button that POSTs.
             nonce = pages.new_nonce()

@@ -72,6 +72,14 @@ class Session:
     id_token: str | None
     user: OktaUser
 
+    def without_id_token(self) -> Session:
+        return Session(
+            self.session_id, self.issued_at, self.last_seen, self.claims, None, self.user
+        )
+
+    def seen_at(self, now: float) -> Session:
+        return Session(self.session_id, self.issued_at, now, self.claims, self.id_token, self.user)
+
     def to_payload(self) -> dict[str, Any]:
         payload = {
             "sid": self.session_id,
@@ -95,7 +103,8 @@ class Session:
             return None
         if not isinstance(claims.get("sub"), str) or not isinstance(id_token, str | None):
             return None
-        return cls(sid, float(iat), float(seen), claims, id_token, OktaUser(claims))
+        user = OktaUser(claims)
+        return cls(sid, float(iat), float(seen), user.claims, id_token, user)
 
 
 class SessionManager:
@@ -137,34 +146,43 @@ class SessionManager:
         self, claims: Mapping[str, Any], id_token: str | None, now: float
     ) -> tuple[Session, str]:
         """A brand-new session (fresh id, R19) and its ``Set-Cookie`` value."""
-        kept = {k: v for k, v in claims.items() if k not in _PROTOCOL_CLAIMS}
-        session = Session(secrets.token_urlsafe(16), now, now, kept, id_token, OktaUser(kept))
+        user = OktaUser({k: v for k, v in claims.items() if k not in _PROTOCOL_CLAIMS})
+        session = Session(secrets.token_urlsafe(16), now, now, user.claims, id_token, user)
         return session, self._fitting_header(session)
 
-    def read(self, values: list[str], now: float) -> tuple[Session | None, str | None]:
+    def read(
+        self, values: list[str], now: float, *, with_id_token: bool = False
+    ) -> tuple[Session | None, str | None]:
         """The live session among the cookie values, and a ``Set-Cookie`` to send if it
-        needs re-issuing. ``(None, None)`` when none is valid."""
+        needs re-issuing. ``(None, None)`` when none is valid.
+
+        Verified values are cached (keyed by their MAC, without the id_token, which only
+        logout needs: ``with_id_token=True``), so a request pays for HMAC and JSON once
+        per cookie value. Expiry and revocation are still checked on every call.
+        """
         for value in values:
-            entry = self._cache.get(value)
+            # The MAC covers the payload: equal MACs mean the same value we verified.
+            key = value.rpartition(".")[2]
+            entry = self._cache.get(key)
             if entry is None:
                 entry = self._verify(value)
                 if entry is None:
                     continue
                 if len(self._cache) >= _CACHE_SIZE:
                     del self._cache[next(iter(self._cache))]
-                self._cache[value] = entry
+                self._cache[key] = (entry[0].without_id_token(), entry[1])
             session, old_key = entry
             if not self._alive(session, now):
                 continue
-            if old_key or now - session.last_seen >= self._refresh_after:
-                fresh = Session(
-                    session.session_id,
-                    session.issued_at,
-                    now,
-                    session.claims,
-                    session.id_token,
-                    session.user,
-                )
+            refresh = old_key or now - session.last_seen >= self._refresh_after
+            if refresh or with_id_token:
+                # Rare: re-read the full payload, which the cache does not keep.
+                verified = self._verify(value)
+                if verified is None:  # someone else's MAC on a forged payload
+                    continue
+                session = verified[0]
+            if refresh:
+                fresh = session.seen_at(now)
                 return fresh, self._fitting_header(fresh)
             return session, None
         return None, None
@@ -195,14 +213,7 @@ class SessionManager:
         # id_token_hint), then keep only the essential claims.
         candidates = (
             session,
-            Session(
-                session.session_id,
-                session.issued_at,
-                session.last_seen,
-                session.claims,
-                None,
-                session.user,
-            ),
+            session.without_id_token(),
             Session(
                 session.session_id,
                 session.issued_at,

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._flow import (
     ANONYMOUS,
     IDENTITY_HEADERS,
+    Decision,
     Exchange,
     MagicLinkCore,
     PassThrough,
@@ -88,8 +89,19 @@ class OktaMagicLink:
             self._client = None
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        facts, spoofed = _facts(scope)
-        decision = self.core.decide(facts)
+        # The fast path: one pass over the headers for the cookie and spoofed identities.
+        cookie = ""
+        spoofed = False
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                text = value.decode("latin-1")
+                # HTTP/2 may split Cookie into several header lines; they join with "; ".
+                cookie = f"{cookie}; {text}" if cookie else text
+            elif name in _IDENTITY:
+                spoofed = True
+        decision: Decision | None = self.core.signed_in(scope["path"], cookie)
+        if decision is None:
+            decision = self.core.decide(_facts(scope))
         if type(decision) is PassThrough:
             scope["user"] = decision.user
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
@@ -116,7 +128,8 @@ class OktaMagicLink:
         await send({"type": "http.response.body", "body": decision.body})
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        facts, spoofed = _facts(scope)
+        facts = _facts(scope)
+        spoofed = any(name in _IDENTITY for name, _ in scope["headers"])
         session = self.core.authenticate(facts.cookie_header)
         if session is None and not self.core.is_public(facts.path):
             await receive()  # websocket.connect
@@ -137,25 +150,21 @@ class OktaMagicLink:
         return send_closing
 
 
-def _facts(scope: Scope) -> tuple[RequestFacts, bool]:
+def _facts(scope: Scope) -> RequestFacts:
     found: dict[str, str] = {}
-    spoofed = False
     for name, value in scope["headers"]:
         field = _FACT_HEADERS.get(name)
         if field is not None:
             text = value.decode("latin-1")
             # HTTP/2 may split Cookie into several header lines; they join with "; ".
             found[field] = f"{found[field]}; {text}" if field in found else text
-        elif name in _IDENTITY:
-            spoofed = True
     query = scope.get("query_string", b"")
-    facts = RequestFacts(
+    return RequestFacts(
         scope.get("method", "GET"),
         scope["path"],
         query.decode("latin-1") if query else "",
         **found,
     )
-    return facts, spoofed
 
 
 def _adding_cookies(send: Send, cookies: tuple[str, ...]) -> Send:

@@ -835,6 +835,20 @@ def test_5_session_minted_fresh(client: Browser, okta: FakeOkta) -> None:
     assert app_view(client.get("/x"))["name"] == "Ada Lovelace"
 
 
+def test_5_new_sign_in_revokes_the_session_it_replaces(client: Browser, okta: FakeOkta) -> None:
+    """R19: two tabs signed in one after the other; the second session ends the first."""
+    first, second = start_login(client), start_login(client, "/other")
+    assert client.get(callback_url(first, okta.issue_code(first))).status_code == 302
+    before = client.cookies.get(SESSION)
+    assert before is not None
+    r = client.get(callback_url(second, okta.issue_code(second)))
+    assert r.status_code == 302
+    assert set_cookies(r)[SESSION]["value"] != before
+    replay = client.other_browser()
+    replay.cookies.set(SESSION, before, domain="app.example")
+    assert replay.get("/x", headers=NAV).status_code == 302
+
+
 def test_5_huge_claims_still_fit(client: Browser, okta: FakeOkta) -> None:
     """64/65: 200 groups; the Set-Cookie stays within 4096 bytes and the user survives."""
     groups = [f"group-with-a-fairly-long-name-{i:03}" for i in range(200)]
