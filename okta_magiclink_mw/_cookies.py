@@ -78,21 +78,25 @@ def read_cookies(header: str, names: frozenset[str]) -> dict[str, list[str]]:
     return found
 
 
-def cookie_values(header: str, name: str) -> list[str]:
+def cookie_values(header: str, needle: str) -> list[str]:
     """The values of one cookie, found without parsing the whole header (the hot path).
 
-    A match must start the header or follow ``;`` or a space, so a nameless pair
-    (``=name=v``) or a longer name ending in ``name`` never matches.
+    ``needle`` is the cookie's name followed by ``=``. A match must start the header or
+    follow ``;`` or a space, so a nameless pair (``=name=v``) or a longer name ending in
+    the name never matches.
     """
-    needle = f"{name}="
+    size = len(needle)
     found: list[str] = []
     start = header.find(needle)
     while start != -1 and len(found) < 4:
+        # Resume after this pair's ";": never scan a long value twice for the name.
+        end = header.find(";", start + size)
         if start == 0 or header[start - 1] in "; \t":
-            begin = start + len(needle)
-            end = header.find(";", begin)
-            found.append(header[begin:end].strip() if end != -1 else header[begin:].strip())
-        start = header.find(needle, start + len(needle))
+            value = header[start + size : end] if end != -1 else header[start + size :]
+            found.append(value.strip())
+        if end == -1:
+            break
+        start = header.find(needle, end)
     return found
 
 

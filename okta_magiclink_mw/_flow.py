@@ -152,6 +152,7 @@ class MagicLinkCore:
         )
         self.okta = OktaConversation(s, clock)
         self._cookie_names = frozenset({s.session_cookie_name, s.transaction_cookie_name})
+        self._session_needle = f"{s.session_cookie_name}="
         self._own_paths = frozenset({s.login_path, s.callback_path, s.logout_path})
         self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
@@ -181,7 +182,7 @@ class MagicLinkCore:
         """
         if not cookie_header or path in self._own_paths:
             return None
-        values = cookie_values(cookie_header, self.sessions.cookie_name)
+        values = cookie_values(cookie_header, self._session_needle)
         if not values:
             return None
         session, refreshed = self.sessions.read(values, self.clock())

@@ -109,6 +109,8 @@ class OktaMagicLink:
                 scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
+            elif decision.user.is_authenticated:
+                send = _varying_on_cookie(send)
             await self.app(scope, receive, send)
             return
         if type(decision) is Exchange:
@@ -165,6 +167,21 @@ def _facts(scope: Scope) -> RequestFacts:
         query.decode("latin-1") if query else "",
         **found,
     )
+
+
+_VARY_COOKIE = (b"vary", b"Cookie")
+
+
+def _varying_on_cookie(send: Send) -> Send:
+    """A page for one signed-in person depends on their cookie: say so to caches (R23)."""
+
+    async def send_varying(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # A new list: the app may reuse its own headers list for every response.
+            message["headers"] = [*message.get("headers", ()), _VARY_COOKIE]
+        await send(message)
+
+    return send_varying
 
 
 def _adding_cookies(send: Send, cookies: tuple[str, ...]) -> Send:

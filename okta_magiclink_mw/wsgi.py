@@ -104,11 +104,13 @@ class OktaMagicLinkWSGI:
         if type(decision) is PassThrough:
             user = decision.user
             environ[USER_KEY] = user
+            if decision.set_cookies:
+                start_response = _adding_cookies(start_response, decision.set_cookies)
+            elif user.is_authenticated:
+                start_response = _varying_on_cookie(start_response)
             if user.is_authenticated:
                 environ["REMOTE_USER"] = user.email or user.identity
-            if not decision.set_cookies:
-                return self.app(environ, start_response)
-            return self.app(environ, _adding_cookies(start_response, decision.set_cookies))
+            return self.app(environ, start_response)
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_sync_client(self.settings)
@@ -117,6 +119,15 @@ class OktaMagicLinkWSGI:
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
         return [decision.body]
+
+
+def _varying_on_cookie(start_response: StartResponse) -> StartResponse:
+    """A page for one signed-in person depends on their cookie: say so to caches (R23)."""
+
+    def start_varying(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, ("Vary", "Cookie")], exc_info)
+
+    return start_varying
 
 
 def _adding_cookies(start_response: StartResponse, cookies: tuple[str, ...]) -> StartResponse:

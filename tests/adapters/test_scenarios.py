@@ -881,12 +881,19 @@ def test_6_session_not_resent_on_every_response(
     assert r.status_code == 200
     assert "set-cookie" not in r.headers
     assert r.headers["cache-control"] == "public, max-age=600"  # the app's own
+    assert r.headers.get_list("vary")[-1] == "Cookie"  # R23: a cache must key on the cookie
     clock.advance(301)  # last_seen needs moving forward for the idle timeout
     r = client.get("/x")
     assert SESSION in set_cookies(r)
     assert r.headers["cache-control"] == "no-store"  # 66/R23
     assert "Cookie" in r.headers["vary"]
     assert "set-cookie" not in client.get("/x").headers
+
+
+def test_public_page_without_session_does_not_vary(client: Browser) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert "Cookie" not in r.headers.get("vary", "")
 
 
 def test_b5_53_tampered_cookie_is_anonymous(client: Browser, okta: FakeOkta) -> None:

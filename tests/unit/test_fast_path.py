@@ -40,7 +40,7 @@ def session_pair(core: MagicLinkCore, id_token: str | None = "id.token.value") -
     ],
 )
 def test_cookie_values(header: str, expected: list[str]) -> None:
-    assert cookie_values(header, "s") == expected
+    assert cookie_values(header, "s=") == expected
 
 
 def test_signed_in_agrees_with_decide(core: MagicLinkCore) -> None:
