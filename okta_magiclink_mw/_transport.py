@@ -8,8 +8,10 @@ R31), and sends back the response or throws the failure into the conversation.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -27,6 +29,31 @@ class DeadlineExceeded(httpx.TimeoutException):
 
 class ResponseTooLarge(httpx.DecodingError):
     """The body grew past ``Settings.max_response_bytes``."""
+
+
+@dataclass
+class _Flight:
+    done: Any  # anyio.Event or threading.Event
+    response: httpx.Response | None = None
+    error: httpx.HTTPError | None = None
+
+    def result(self) -> httpx.Response:
+        if self.error is not None:
+            raise self.error
+        assert self.response is not None
+        return self.response
+
+
+@dataclass
+class SharedGets:
+    """One GET per URL in flight at a time, its answer shared by every caller waiting on it.
+
+    Sign-ins that arrive together on a cold start then fetch discovery and the signing
+    keys once, not once each (R32: single-flight). POSTs are never shared.
+    """
+
+    flights: dict[str, _Flight] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def default_timeout(settings: Settings) -> httpx.Timeout:
@@ -58,7 +85,10 @@ def _finished(response: httpx.Response, request: httpx.Request, body: bytes) -> 
 
 
 def drive_sync(
-    flow: Generator[httpx.Request, httpx.Response, T], client: httpx.Client, settings: Settings
+    flow: Generator[httpx.Request, httpx.Response, T],
+    client: httpx.Client,
+    settings: Settings,
+    shared: SharedGets | None = None,
 ) -> T:
     """Run ``flow`` to completion with a blocking client."""
     step: Any = None
@@ -70,9 +100,36 @@ def drive_sync(
             return stop.value  # type: ignore[no-any-return]
         step, failure = None, None
         try:
-            step = _send_sync(client, request, settings)
+            step = _send_sync_shared(client, request, settings, shared)
         except httpx.HTTPError as exc:
             failure = exc
+
+
+def _send_sync_shared(
+    client: httpx.Client, request: httpx.Request, settings: Settings, shared: SharedGets | None
+) -> httpx.Response:
+    if shared is None or request.method != "GET":
+        return _send_sync(client, request, settings)
+    key = str(request.url)
+    with shared.lock:
+        flight = shared.flights.get(key)
+        leading = flight is None
+        if flight is None:
+            flight = shared.flights[key] = _Flight(threading.Event())
+    if not leading:
+        if not flight.done.wait(settings.http_deadline):
+            raise DeadlineExceeded("deadline exceeded", request=request)
+        return flight.result()
+    try:
+        flight.response = _send_sync(client, request, settings)
+        return flight.response
+    except httpx.HTTPError as exc:
+        flight.error = exc
+        raise
+    finally:
+        with shared.lock:
+            del shared.flights[key]
+        flight.done.set()
 
 
 def _send_sync(client: httpx.Client, request: httpx.Request, settings: Settings) -> httpx.Response:
@@ -92,7 +149,10 @@ def _send_sync(client: httpx.Client, request: httpx.Request, settings: Settings)
 
 
 async def drive_async(
-    flow: Generator[httpx.Request, httpx.Response, T], client: httpx.AsyncClient, settings: Settings
+    flow: Generator[httpx.Request, httpx.Response, T],
+    client: httpx.AsyncClient,
+    settings: Settings,
+    shared: SharedGets | None = None,
 ) -> T:
     """Run ``flow`` to completion with an async client."""
     step: Any = None
@@ -104,9 +164,34 @@ async def drive_async(
             return stop.value  # type: ignore[no-any-return]
         step, failure = None, None
         try:
-            step = await _send_async(client, request, settings)
+            step = await _send_async_shared(client, request, settings, shared)
         except httpx.HTTPError as exc:
             failure = exc
+
+
+async def _send_async_shared(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    settings: Settings,
+    shared: SharedGets | None,
+) -> httpx.Response:
+    if shared is None or request.method != "GET":
+        return await _send_async(client, request, settings)
+    key = str(request.url)
+    flight = shared.flights.get(key)  # one event loop: no lock needed between awaits
+    if flight is not None:
+        await flight.done.wait()
+        return flight.result()
+    flight = shared.flights[key] = _Flight(anyio.Event())
+    try:
+        flight.response = await _send_async(client, request, settings)
+        return flight.response
+    except httpx.HTTPError as exc:
+        flight.error = exc
+        raise
+    finally:
+        del shared.flights[key]
+        flight.done.set()
 
 
 async def _send_async(

@@ -20,7 +20,7 @@ from ._flow import (
     Respond,
 )
 from ._sessions import SessionStore
-from ._transport import drive_async, new_async_client
+from ._transport import SharedGets, drive_async, new_async_client
 from .settings import Settings
 
 _IDENTITY = frozenset(name.encode("latin-1") for name in IDENTITY_HEADERS)
@@ -70,6 +70,7 @@ class OktaMagicLink:
         self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
         self._client = http_client
         self._owns_client = http_client is None
+        self._shared_gets = SharedGets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -116,7 +117,9 @@ class OktaMagicLink:
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_async_client(self.settings)
-            decision = await drive_async(decision.flow, self._client, self.settings)
+            decision = await drive_async(
+                decision.flow, self._client, self.settings, self._shared_gets
+            )
         assert type(decision) is Respond
         await send(
             {

@@ -10,7 +10,7 @@ import httpx
 
 from ._flow import IDENTITY_HEADERS, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
 from ._sessions import SessionStore
-from ._transport import drive_sync, new_sync_client
+from ._transport import SharedGets, drive_sync, new_sync_client
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class OktaMagicLinkWSGI:
         self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
         self._client = http_client
         self._owns_client = http_client is None
+        self._shared_gets = SharedGets()
 
     def close(self) -> None:
         """Close the HTTP client the middleware owns (not one that was handed in)."""
@@ -114,7 +115,7 @@ class OktaMagicLinkWSGI:
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_sync_client(self.settings)
-            decision = drive_sync(decision.flow, self._client, self.settings)
+            decision = drive_sync(decision.flow, self._client, self.settings, self._shared_gets)
         assert type(decision) is Respond
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
