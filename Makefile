@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-quick check browser clean
+.PHONY: demo test bench bench-quick bench-profile check browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,16 @@ demo: $(VENV)/.installed node_modules/.installed
 test: $(VENV)/.installed node_modules/.installed browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Full run (~3 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
 bench: $(VENV)/.installed
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --out benchmarks/results
 
+# CI smoke: every part with tiny counts; checks that it runs, not the numbers.
 bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks --quick --out /tmp/okta-mw-bench
+
+bench-profile: $(VENV)/.installed
+	$(PY) -m benchmarks --profile --out benchmarks/results
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
