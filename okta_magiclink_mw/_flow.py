@@ -162,23 +162,14 @@ class MagicLinkCore:
     # -- the entry points -------------------------------------------------------------
 
     def decide(self, request: RequestFacts) -> Decision:
-        """Decide what to do with one HTTP request."""
-        path = request.path
-        if path in self._own_paths:
-            return self._own_path(request)
-        signed_in = self.signed_in(path, request.cookie_header)
-        if signed_in is not None:
-            return signed_in
-        if self.is_public(path):
-            return PassThrough(ANONYMOUS)
-        return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
+        """Decide what to do with one HTTP request: :meth:`signed_in`, else :meth:`decide_rest`."""
+        return self.signed_in(request.path, request.cookie_header) or self.decide_rest(request)
 
     def signed_in(self, path: str, cookie_header: str) -> PassThrough | None:
         """The fast path: a request with a live session to a path that is not ours.
 
         Adapters call this first with just the path and the Cookie header, and build
-        :class:`RequestFacts` for :meth:`decide` only when it returns None. Its answer is
-        the one :meth:`decide` would give.
+        :class:`RequestFacts` for :meth:`decide_rest` only when it returns None.
         """
         if not cookie_header or path in self._own_paths:
             return None
@@ -189,6 +180,16 @@ class MagicLinkCore:
         if session is None:
             return None
         return PassThrough(session.user, (refreshed,) if refreshed else ())
+
+    def decide_rest(self, request: RequestFacts) -> Decision:
+        """Every request :meth:`signed_in` did not answer: our own paths, public paths,
+        and requests without a live session."""
+        path = request.path
+        if path in self._own_paths:
+            return self._own_path(request)
+        if self.is_public(path):
+            return PassThrough(ANONYMOUS)
+        return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
 
     def authenticate(self, cookie_header: str) -> Session | None:
         """The live session of a cookie header (for websockets, which get no redirects)."""

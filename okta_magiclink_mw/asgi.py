@@ -102,7 +102,7 @@ class OktaMagicLink:
                 spoofed = True
         decision: Decision | None = self.core.signed_in(scope["path"], cookie)
         if decision is None:
-            decision = self.core.decide(_facts(scope))
+            decision = self.core.decide_rest(_facts(scope))
         if type(decision) is PassThrough:
             scope["user"] = decision.user
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT

@@ -88,7 +88,9 @@ class OktaMagicLinkWSGI:
         path = environ.get("PATH_INFO", "") or "/"
         if not path.isascii():  # PEP 3333 hands the path over as latin-1-decoded bytes
             path = path.encode("latin-1").decode("utf-8", "replace")
-        decision = self.core.signed_in(path, environ.get("HTTP_COOKIE", "")) or self.core.decide(
+        decision = self.core.signed_in(
+            path, environ.get("HTTP_COOKIE", "")
+        ) or self.core.decide_rest(
             RequestFacts(
                 environ.get("REQUEST_METHOD", "GET"),
                 path,
