@@ -88,21 +88,9 @@ class OktaMagicLinkWSGI:
         path = environ.get("PATH_INFO", "") or "/"
         if not path.isascii():  # PEP 3333 hands the path over as latin-1-decoded bytes
             path = path.encode("latin-1").decode("utf-8", "replace")
-        decision = self.core.signed_in(
-            path, environ.get("HTTP_COOKIE", "")
-        ) or self.core.decide_rest(
-            RequestFacts(
-                environ.get("REQUEST_METHOD", "GET"),
-                path,
-                environ.get("QUERY_STRING", ""),
-                environ.get("HTTP_COOKIE", ""),
-                environ.get("HTTP_ACCEPT", ""),
-                environ.get("HTTP_SEC_FETCH_SITE", ""),
-                environ.get("HTTP_SEC_FETCH_MODE", ""),
-                environ.get("HTTP_ORIGIN", ""),
-                environ.get("HTTP_X_REQUESTED_WITH", ""),
-                environ.get("HTTP_REFERER", ""),
-            )
+        cookie = environ.get("HTTP_COOKIE", "")
+        decision = self.core.signed_in(path, cookie) or self.core.decide_rest(
+            _facts(environ, path, cookie)
         )
         if type(decision) is PassThrough:
             user = decision.user
@@ -122,6 +110,21 @@ class OktaMagicLinkWSGI:
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
         return [decision.body]
+
+
+def _facts(environ: WSGIEnvironment, path: str, cookie: str) -> RequestFacts:
+    return RequestFacts(
+        environ.get("REQUEST_METHOD", "GET"),
+        path,
+        environ.get("QUERY_STRING", ""),
+        cookie,
+        environ.get("HTTP_ACCEPT", ""),
+        environ.get("HTTP_SEC_FETCH_SITE", ""),
+        environ.get("HTTP_SEC_FETCH_MODE", ""),
+        environ.get("HTTP_ORIGIN", ""),
+        environ.get("HTTP_X_REQUESTED_WITH", ""),
+        environ.get("HTTP_REFERER", ""),
+    )
 
 
 def _varying_on_cookie(start_response: StartResponse) -> StartResponse:
