@@ -351,6 +351,12 @@ class MagicLinkCore:
         if txn is not None:  # only the sign-in this error belongs to is dropped (R8, #34)
             del held[txn.state]
             extra.append(("set-cookie", self.transactions.dump(held, now)))
+            # Okta's own words help ("User is not assigned to this app"), but anyone can
+            # write a link with any text: show them only for this browser's sign-in, and
+            # only for known codes (a forged link cannot know the state). Escaped, short.
+            description = _printable(query.get("error_description", ""))
+            if description and error in _KNOWN_ERRORS:
+                message = f"{message} Okta said: {description}"
         return self.error_response(SignInError(message, code=code, status=status), extra)
 
     def _interaction_code(
@@ -492,6 +498,12 @@ class MagicLinkCore:
             parts = urlsplit(request.referer)
             return f"{parts.scheme}://{parts.netloc}" == self.settings.app_origin
         return True
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Text shown as-is (then HTML-escaped): printable characters only, bounded."""
+    kept = "".join(ch for ch in text[: limit * 2] if ch.isprintable())
+    return kept if len(kept) <= limit else f"{kept[: limit - 1]}…"
 
 
 def _is_navigation(request: RequestFacts) -> bool:

@@ -501,9 +501,23 @@ def test_b3_31_access_denied_clears_its_transaction(client: Browser, okta: FakeO
     assert_security_headers(r)
     assert "Okta did not allow this sign-in." in r.text
     assert 'href="/login">Sign in again</a>' in r.text
-    assert "User cancelled" not in r.text
+    assert "Okta said: User cancelled" in r.text  # this browser's own sign-in: Okta's words
     assert SESSION not in set_cookies(r)
     assert set(held_transactions(client)) == {other["state"]}
+
+
+def test_b3_31_description_is_escaped_and_only_shown_for_this_browsers_sign_in(
+    client: Browser,
+) -> None:
+    config = start_login(client)
+    text = "%3Cb%3EAsk%3C%2Fb%3E%20%0Acall%20555"
+    forged = client.get(f"/login/callback?error=access_denied&error_description={text}")
+    assert "Ask" not in forged.text  # anyone can write a link: no state, no text
+    r = client.get(
+        f"/login/callback?error=access_denied&error_description={text}&state={config['state']}"
+    )
+    assert "Okta said: &lt;b&gt;Ask&lt;/b&gt; call 555" in r.text
+    assert "<b>Ask" not in r.text
 
 
 def test_b3_32_unknown_error_is_generic(client: Browser) -> None:

@@ -122,3 +122,12 @@ def test_secure_cookies_need_https() -> None:
         make_settings(redirect_uri="http://app.example/login/callback", cookie_secure=True)
     local: Any = make_settings(redirect_uri="http://localhost:8000/cb", cookie_secure=True)
     assert local.session_cookie_name == SESSION
+
+
+def test_okta_description_is_printable_and_bounded() -> None:
+    from okta_magiclink_mw._flow import _printable
+
+    assert _printable("a\nb\x00c") == "abc"
+    long = _printable("x" * 500)
+    assert len(long) == 200
+    assert long.endswith("…")
