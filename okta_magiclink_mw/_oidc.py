@@ -97,9 +97,8 @@ class OktaConversation:
         return self.discovery
 
     def _signing_key(self, discovery: Discovery, kid: str) -> Conversation:
-        key = self.jwks.key_for(kid)
         now = self._clock()
-        if key is None and self.jwks.needs_fetch(kid, now):
+        if self.jwks.needs_fetch(kid, now):
             self.jwks.mark_fetch_started(now)
             request = httpx.Request(
                 "GET", discovery.jwks_uri, headers={"Accept": "application/json"}
@@ -111,12 +110,13 @@ class OktaConversation:
                     response.headers.get("content-type", ""),
                     response.content,
                     now,
+                    response.headers.get("cache-control"),
                 )
             except IdentityProviderError:
                 # Keep whatever keys we had (R32, #80); fail only if the kid is still unknown.
                 if self.jwks.key_for(kid) is None:
                     raise
-            key = self.jwks.key_for(kid)
+        key = self.jwks.key_for(kid)
         if key is None:
             raise InvalidIdToken(code="unknown_signing_key")
         return key

@@ -381,7 +381,7 @@ class JWKSCache:
     ``cooldown`` seconds have passed (#79).
     """
 
-    __slots__ = ("_cooldown", "_fetched", "_keys", "_last_attempt", "_max_keys")
+    __slots__ = ("_cooldown", "_fetched", "_fresh_until", "_keys", "_last_attempt", "_max_keys")
 
     def __init__(self, *, cooldown: float = 30.0, max_keys: int = 20) -> None:
         if cooldown < 0 or max_keys < 1:
@@ -392,6 +392,7 @@ class JWKSCache:
         self._fetched = False
         # -inf: "never attempted", so the first cooldown comparison is always satisfied.
         self._last_attempt = float("-inf")
+        self._fresh_until = float("-inf")
 
     @property
     def kids(self) -> frozenset[str]:
@@ -406,13 +407,14 @@ class JWKSCache:
         """Whether the caller should fetch the JWKS before looking up ``kid``.
 
         True when no fetch has succeeded yet, or when ``kid`` is unknown (key rotation, #78)
-        and at least ``cooldown`` seconds have passed since the last attempt.  Inside the
-        cooldown an unknown kid is simply rejected, so a flood of forged kids costs Okta at
-        most one request per cooldown (#79).
+        or the keys are older than Okta's ``Cache-Control`` allowed (a key Okta dropped
+        stops being trusted, R32), and at least ``cooldown`` seconds have passed since the
+        last attempt.  Inside the cooldown an unknown kid is simply rejected, so a flood of
+        forged kids costs Okta at most one request per cooldown (#79).
         """
         if not self._fetched:
             return True
-        if kid in self._keys:
+        if kid in self._keys and now < self._fresh_until:
             return False
         return now - self._last_attempt >= self._cooldown
 
@@ -420,8 +422,18 @@ class JWKSCache:
         """Record a fetch attempt at ``now``; the cooldown runs from here even if it fails."""
         self._last_attempt = now
 
-    def update(self, status: int, content_type: str, body: bytes, now: float) -> None:
+    def update(
+        self,
+        status: int,
+        content_type: str,
+        body: bytes,
+        now: float,
+        cache_control: str | None = None,
+    ) -> None:
         """Replace the keys with those of a JWKS response.
+
+        ``cache_control`` is the response's header: its ``max-age`` (bounded to between a
+        minute and a week; an hour when absent) says how long the keys stay fresh.
 
         Keys absent from the new set are dropped (that is how a revoked key stops being
         trusted).  On any failure the previous keys stay in place (#80) and
@@ -458,6 +470,20 @@ class JWKSCache:
             _fail(IdentityProviderError, "jwks: no usable RS256 signing key", status=503)
         self._keys = keys
         self._fetched = True
+        self._fresh_until = now + freshness(cache_control)
+
+
+#: How long keys stay fresh when Okta's answer carries no usable ``max-age``.
+DEFAULT_KEYS_FRESHNESS = 3600.0
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
+
+
+def freshness(cache_control: str | None) -> float:
+    """Seconds a JWKS response stays fresh, from its ``Cache-Control`` header."""
+    match = _MAX_AGE.search(cache_control or "")
+    if match is None:
+        return DEFAULT_KEYS_FRESHNESS
+    return min(max(float(match.group(1)), 60.0), 7 * 24 * 3600.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from okta_magiclink_mw._tokens import (
     Discovery,
     JWKSCache,
     TokenSet,
+    freshness,
     parse_discovery,
     parse_token_response,
     read_kid,
@@ -532,8 +533,41 @@ def test_unknown_kid_refetches_once_then_cooldown(
     assert cache.key_for(KID) is None
     new_key = cache.key_for("kid-2026-b")
     assert validate(mint(other_key, kid="kid-2026-b"), new_key)["sub"]
-    # Known kids never need a fetch.
-    assert not cache.needs_fetch("kid-2026-b", later + 10_000)
+    # Known kids need no fetch while the keys are fresh (an hour without Cache-Control),
+    # and a refresh once they are stale, so a key Okta dropped stops being trusted.
+    assert not cache.needs_fetch("kid-2026-b", later + 10)
+    assert cache.needs_fetch("kid-2026-b", later + 10_000)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 3600.0),
+        ("", 3600.0),
+        ("no-cache", 3600.0),
+        ("max-age=86400, must-revalidate", 86400.0),
+        ("public, MAX-AGE = 7200", 7200.0),
+        ('max-age="120"', 120.0),
+        ("max-age=5", 60.0),  # at least a minute
+        ("max-age=99999999", 7 * 24 * 3600.0),  # at most a week
+        ("s-maxage=10, xmax-age=7", 3600.0),
+    ],
+)
+def test_keys_freshness_from_cache_control(header: str | None, seconds: float) -> None:
+    assert freshness(header) == seconds
+
+
+def test_stale_keys_are_refetched_and_a_dropped_key_stops_being_trusted(
+    signing_key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey
+) -> None:
+    cache = JWKSCache(cooldown=30.0)
+    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW, "max-age=600")
+    assert not cache.needs_fetch(KID, NOW + 599)
+    assert cache.needs_fetch(KID, NOW + 600)
+    cache.mark_fetch_started(NOW + 600)
+    assert not cache.needs_fetch(KID, NOW + 601)  # the cooldown holds for known kids too
+    cache.update(200, JSON, jwks_body(jwk(other_key, kid="kid-2026-b")), NOW + 601)
+    assert cache.key_for(KID) is None
 
 
 def test_cooldown_runs_from_update_if_not_marked(signing_key: rsa.RSAPrivateKey) -> None:
