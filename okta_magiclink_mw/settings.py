@@ -76,6 +76,8 @@ class Settings:
     #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
     client_secret: str | None = field(default=None, repr=False)
     scopes: Sequence[str] = ("openid", "profile", "email")
+    #: The middleware's own pages. All paths are full paths as the browser sees them,
+    #: a mount prefix (ASGI root_path, WSGI SCRIPT_NAME) included.
     login_path: str = "/login"
     logout_path: str = "/logout"
     #: Paths reachable without a session: exact paths, or prefixes ending in "/".

@@ -85,7 +85,9 @@ class OktaMagicLinkWSGI:
         for key in _SPOOFABLE_KEYS:
             if key in environ:
                 del environ[key]
-        path = environ.get("PATH_INFO", "") or "/"
+        # The path as the browser sees it: a mount prefix (SCRIPT_NAME) included, so the
+        # callback path of redirect_uri matches wherever the app is mounted.
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") or "/"
         if not path.isascii():  # PEP 3333 hands the path over as latin-1-decoded bytes
             path = path.encode("latin-1").decode("utf-8", "replace")
         cookie = environ.get("HTTP_COOKIE", "")

@@ -306,3 +306,37 @@ def test_flask_sees_the_user(okta: FakeOkta, clock: FakeClock) -> None:
     assert browser.get("/reports").text == "ada@example.com Ada Lovelace"
     browser.close()
     flask_app.wsgi_app.close()
+
+
+def test_wsgi_app_mounted_under_a_prefix_sees_full_paths() -> None:
+    """SCRIPT_NAME + PATH_INFO is the path: the callback of /app/login/callback matches."""
+    from okta_magiclink_mw import OktaMagicLinkWSGI
+    from tests.conftest import make_settings
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"app"]
+
+    settings = make_settings(
+        redirect_uri="https://app.example/app/login/callback",
+        login_path="/app/login",
+        logout_path="/app/logout",
+        public_paths=("/app/health",),
+    )
+    mw = OktaMagicLinkWSGI(app, settings)
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/app", "PATH_INFO": "/reports"}
+    statuses: list[str] = []
+    headers: list[list[tuple[str, str]]] = []
+
+    def start_response(status: str, h: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+        headers.append(h)
+
+    mw(dict(environ, QUERY_STRING="x=1"), start_response)
+    location = dict(headers[-1])["location"]
+    assert statuses[-1].startswith("302")
+    assert location.startswith("/app/login?state=")
+    assert mw(dict(environ, PATH_INFO="/health"), start_response) == [b"app"]
+    body = b"".join(mw(dict(environ, PATH_INFO="/login/callback", QUERY_STRING=""), start_response))
+    assert statuses[-1].startswith("400")  # the callback handled it: no parameters
+    assert b"Sign in again" in body
