@@ -194,7 +194,7 @@ class MagicLinkCore:
     def authenticate(self, cookie_header: str) -> Session | None:
         """The live session of a cookie header (for websockets, which get no redirects)."""
         cookies = read_cookies(cookie_header, self._cookie_names)
-        return self.sessions.read(cookies.get(self.sessions.cookie_name, []), self.clock())[0]
+        return self._live_session(cookies, self.clock())
 
     def is_public(self, path: str) -> bool:
         """Public paths match the decoded path exactly, and only a clean one (R27, #92/#93)."""
@@ -260,7 +260,7 @@ class MagicLinkCore:
         held = self._held(cookies, now)
         txn = self.transactions.find(held, state, now) if state is not None else None
         if txn is None:
-            session = self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
+            session = self._live_session(cookies, now)
             if session is not None:
                 return Respond(302, self._redirect_headers("/"))
             if otp is not None:  # another browser's sign-in: never finish it here (R15)
@@ -328,7 +328,7 @@ class MagicLinkCore:
         if self.transactions.find(self._held(cookies, now), state, now) is not None:
             # Same browser: let the widget finish with the code (protocol.md §7, R15).
             return Respond(302, self._redirect_headers(self._login_url(state=state, otp=otp)))
-        if self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0] is not None:
+        if self._live_session(cookies, now) is not None:
             return Respond(302, self._redirect_headers("/"))  # already signed in (#15)
         logger.info(
             "magic link opened in another browser", extra={"event": "magic_link.other_browser"}
@@ -368,7 +368,7 @@ class MagicLinkCore:
         held = self._held(cookies, now)
         txn = self.transactions.find(held, state, now)
         if txn is None:
-            if self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0] is not None:
+            if self._live_session(cookies, now) is not None:
                 return Respond(302, self._redirect_headers("/"))  # a reload after success (#27)
             expired = state in held
             logger.info("callback state not held", extra={"event": "callback.state_mismatch"})
@@ -378,7 +378,7 @@ class MagicLinkCore:
             )
         # The transaction is spent whatever happens next (R1): a code is single-use.
         del held[txn.state]
-        previous = self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
+        previous = self._live_session(cookies, now)
         return Exchange(self._finish(txn, code, self.transactions.dump(held, now), previous))
 
     def _finish(
@@ -467,6 +467,9 @@ class MagicLinkCore:
         headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
         headers += [("content-type", "text/plain; charset=utf-8"), *extra]
         return Respond(status, headers, text.encode())
+
+    def _live_session(self, cookies: dict[str, list[str]], now: float) -> Session | None:
+        return self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
 
     def _held(self, cookies: dict[str, list[str]], now: float) -> dict[str, Transaction]:
         return self.transactions.load(cookies.get(self.transactions.cookie_name, []), now)
