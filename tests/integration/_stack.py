@@ -116,7 +116,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(kind: str) -> Iterator[Stack]:
+def running_stack(kind: str, **settings_overrides: Any) -> Iterator[Stack]:
     okta_sock, app_sock = free_socket(), free_socket()
     okta_url = f"http://127.0.0.1:{okta_sock.getsockname()[1]}"
     app_url = f"http://localhost:{app_sock.getsockname()[1]}"
@@ -138,6 +138,7 @@ def running_stack(kind: str) -> Iterator[Stack]:
         secret_keys=[secrets.token_urlsafe(32)],
         widget_js_url=fake.widget_js_url,
         widget_css_url=fake.widget_css_url,
+        **settings_overrides,
     )
     with uvicorn_server(fake, okta_sock):
         if kind == "asgi":
