@@ -31,10 +31,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from .errors import IdentityProviderError, InvalidIdToken, TokenExchangeError
 
 __all__ = [
+    "DEFAULT_KEYS_FRESHNESS",
     "MAX_TOKEN_BYTES",
     "Discovery",
     "JWKSCache",
     "TokenSet",
+    "freshness",
     "parse_discovery",
     "parse_token_response",
     "read_kid",
