@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from http.cookies import SimpleCookie
 from typing import Any
@@ -14,6 +15,9 @@ MAX_SET_COOKIE_BYTES = 4096
 #: Work bound on the Cookie header (R26, catalogue #62/#63): longer headers are read no further.
 MAX_COOKIE_HEADER_BYTES = 16_384
 _MAX_COOKIE_PAIRS = 64
+_MAX_VALUES = 4
+#: An RFC 6265 quoted value with backslash escapes, as Werkzeug reads it.
+_QUOTED = re.compile(r'"(?:[^\\"]|\\.)*"')
 
 
 class CookieCodec:
@@ -58,46 +62,78 @@ class CookieCodec:
             return None
 
 
-def read_cookies(header: str, names: frozenset[str]) -> dict[str, list[str]]:
-    """Collect the values of the named cookies from a ``Cookie`` header.
+def cookie_values(header: str, name: str) -> list[str]:
+    """The values of cookie ``name`` in a ``Cookie`` header, in header order: the one parser.
 
-    Only ``names`` are looked at; nameless pairs (``=__Host-x=v``, Werkzeug CVE-2023-23934)
-    never match a name, duplicates are all kept (only a valid signature will count), and the
-    work is bounded however large the header is.
+    Both the hot path and every other read go through here, so the middleware never
+    sees a cookie under our names that the framework's own parser (Starlette's
+    ``cookie_parser``, Werkzeug's ``parse_cookie``) would not see under the same name:
+
+    * a name counts only at the start of the header, or after ``;`` and optional spaces
+      or tabs, written exactly ``name=`` (so ``prefs=x name=v``, a name hidden inside
+      another cookie's value, and ``=name=v``, a nameless pair, never match);
+    * the value runs to the next ``;``, without surrounding spaces or tabs; a value
+      that still holds a space, a tab or a quote is not a token and is skipped;
+    * after a quoted value that does not close before its ``;``, nothing is read:
+      Werkzeug lets such a value run across ``;`` and would see no cookie there;
+    * the work is bounded: the first 16 KB and 64 pairs, at most 4 values.
+
+    Duplicates are all returned, in order; what they mean is the caller's rule (see
+    :meth:`~okta_magiclink_mw._sessions.SessionManager.read`).
     """
-    found: dict[str, list[str]] = {}
     if len(header) > MAX_COOKIE_HEADER_BYTES:
         header = header[:MAX_COOKIE_HEADER_BYTES]
-    for pair in header.split(";", _MAX_COOKIE_PAIRS)[:_MAX_COOKIE_PAIRS]:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            continue
-        name = name.strip()
-        if name in names:
-            found.setdefault(name, []).append(value.strip())
-    return found
-
-
-def cookie_values(header: str, needle: str) -> list[str]:
-    """The values of one cookie, found without parsing the whole header (the hot path).
-
-    ``needle`` is the cookie's name followed by ``=``. A match must start the header or
-    follow ``;`` or a space, so a nameless pair (``=name=v``) or a longer name ending in
-    the name never matches.
-    """
+    needle = name + "="
     size = len(needle)
+    limit = _unambiguous_length(header) if '"' in header else len(header)
     found: list[str] = []
-    start = header.find(needle)
-    while start != -1 and len(found) < 4:
-        # Resume after this pair's ";": never scan a long value twice for the name.
+    start = header.find(needle, 0, limit)
+    while start != -1:
         end = header.find(";", start + size)
-        if start == 0 or header[start - 1] in "; \t":
-            value = header[start + size : end] if end != -1 else header[start + size :]
-            found.append(value.strip())
+        if _starts_pair(header, start):
+            if header.count(";", 0, start) >= _MAX_COOKIE_PAIRS:
+                break
+            value = header[start + size : end if end != -1 else len(header)].strip(" \t")
+            if " " not in value and "\t" not in value and '"' not in value:
+                found.append(value)
+                if len(found) == _MAX_VALUES:
+                    break
         if end == -1:
             break
-        start = header.find(needle, end)
+        # Resume after this pair's ";": the rest of the pair is its value, never a name.
+        start = header.find(needle, end, limit)
     return found
+
+
+def read_cookies(header: str, names: frozenset[str]) -> dict[str, list[str]]:
+    """:func:`cookie_values` for each of ``names`` that occurs in ``header``."""
+    found: dict[str, list[str]] = {}
+    for name in names:
+        values = cookie_values(header, name)
+        if values:
+            found[name] = values
+    return found
+
+
+def _starts_pair(header: str, index: int) -> bool:
+    """Whether ``index`` is where a cookie name begins: the header's start, or after ``;``
+    and only spaces or tabs (Werkzeug skips exactly these; Starlette strips more)."""
+    while index and header[index - 1] in " \t":
+        index -= 1
+    return index == 0 or header[index - 1] == ";"
+
+
+def _unambiguous_length(header: str) -> int:
+    """How much of ``header`` every parser splits alike: up to the first pair whose quoted
+    value does not close within the pair (Werkzeug would read on across its ``;``)."""
+    position = 0
+    for pair in header.split(";"):
+        _, sep, value = pair.partition("=")
+        value = value.strip(" \t")
+        if sep and value.startswith('"') and _QUOTED.fullmatch(value) is None:
+            return position
+        position += len(pair) + 1
+    return len(header)
 
 
 def set_cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> str:

@@ -24,8 +24,9 @@ from ._cookies import CookieCodec, cookie_values, read_cookies
 from ._oidc import OktaConversation
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
+from ._sealing import Sealer
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
-from ._transactions import Transaction, TransactionJar
+from ._transactions import SpentStates, Transaction, TransactionJar
 from .errors import BadRequest, SignInError, StateMismatch
 from .settings import Settings, WidgetPage
 from .user import AnonymousUser, OktaUser
@@ -132,8 +133,13 @@ class MagicLinkCore:
         self.settings = settings
         self.clock = clock
         s = settings
+        # The issuer and the client id are bound into every signature and seal: a session
+        # or sign-in of another deployment that shares secret_keys (another app, another
+        # Okta org, a dev org where anyone can be anyone) is never one of ours (R5, #30).
+        deployment = f"{s.issuer} {s.client_id}"
         self.sessions = SessionManager(
-            CookieCodec(s.secret_keys, name=s.session_cookie_name, purpose="session"),
+            CookieCodec(s.secret_keys, name=s.session_cookie_name, purpose=f"session:{deployment}"),
+            sealer=Sealer(s.secret_keys, purpose=f"id_token:{deployment}"),
             max_age=s.session_max_age,
             idle_timeout=s.session_idle_timeout,
             leeway=s.leeway,
@@ -141,18 +147,20 @@ class MagicLinkCore:
             store=session_store if session_store is not None else InMemorySessionStore(),
         )
         self.transactions = TransactionJar(
-            # The issuer is bound into the signature: a sign-in started against another
-            # authorization server (config changed since) is not this one's (R5, #30).
             CookieCodec(
-                s.secret_keys, name=s.transaction_cookie_name, purpose=f"transaction:{s.issuer}"
+                s.secret_keys,
+                name=s.transaction_cookie_name,
+                purpose=f"transaction:{deployment}",
             ),
             ttl=s.transaction_ttl,
             max_count=s.max_transactions,
             secure=s.secure_cookies,
         )
+        #: Sign-ins already redeemed here: a replayed transaction cookie makes no Okta call.
+        self.spent = SpentStates(ttl=s.transaction_ttl + 120)
         self.okta = OktaConversation(s, clock)
         self._cookie_names = frozenset({s.session_cookie_name, s.transaction_cookie_name})
-        self._session_needle = f"{s.session_cookie_name}="
+        self._session_cookie = s.session_cookie_name
         self._own_paths = frozenset({s.login_path, s.callback_path, s.logout_path})
         self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
@@ -173,7 +181,7 @@ class MagicLinkCore:
         """
         if not cookie_header or path in self._own_paths:
             return None
-        values = cookie_values(cookie_header, self._session_needle)
+        values = cookie_values(cookie_header, self._session_cookie)
         if not values:
             return None
         session, refreshed = self.sessions.read(values, self.clock())
@@ -192,9 +200,31 @@ class MagicLinkCore:
         return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
 
     def authenticate(self, cookie_header: str) -> Session | None:
-        """The live session of a cookie header (for websockets, which get no redirects)."""
+        """The live session of a cookie header."""
         cookies = read_cookies(cookie_header, self._cookie_names)
         return self._live_session(cookies, self.clock())
+
+    def websocket_user(
+        self, path: str, cookie_header: str, origin: str
+    ) -> OktaUser | AnonymousUser | None:
+        """Who a websocket handshake is from; None means refuse it (close with 1008).
+
+        Browsers send cookies with a websocket handshake from any site and never check
+        the answer's CORS headers, so a page on another origin (a sibling subdomain, say)
+        could otherwise open a socket as the signed-in person. The session counts only
+        when ``Origin`` is the app's own or one of ``websocket_origins``; clients that are
+        not browsers send no ``Origin`` and cannot be forged into sending a cookie.
+        """
+        if not origin or origin in self.settings.allowed_websocket_origins:
+            session = self.authenticate(cookie_header)
+            if session is not None:
+                return session.user
+        elif cookie_header:
+            logger.warning(
+                "websocket from another origin refused its session",
+                extra={"event": "websocket.cross_origin"},
+            )
+        return ANONYMOUS if self.is_public(path) else None
 
     def is_public(self, path: str) -> bool:
         """Public paths match the decoded path exactly, and only a clean one (R27, #92/#93)."""
@@ -220,10 +250,15 @@ class MagicLinkCore:
             headers.append(("content-type", "application/json"))
             return Respond(401, headers, body.encode())
         now = self.clock()
-        # Re-encode the decoded path so "/my%20file" and "/a%3Fb" come back as they were asked.
-        target = quote(request.path, safe="/!$&'()*+,;=:@-._~")
-        if request.query_string:
-            target = f"{target}?{request.query_string}"
+        if request.method in ("GET", "HEAD"):
+            # Re-encode the decoded path so "/my%20file" and "/a%3Fb" come back as asked.
+            target = quote(request.path, safe="/!$&'()*+,;=:@-._~")
+            if request.query_string:
+                target = f"{target}?{request.query_string}"
+        else:
+            # A form sent after the session ended: what was typed cannot be replayed, but
+            # the person lands back on the page the form was on, not on raw JSON.
+            target = self._same_origin_referer_target(request.referer)
         txn = Transaction.start(safe_return_target(target, forbidden_paths=self._own_paths), now)
         held = self._held(cookies, now)
         held[txn.state] = txn
@@ -231,7 +266,20 @@ class MagicLinkCore:
         headers.append(("set-cookie", self.transactions.dump(held, now)))
         if self.sessions.cookie_name in cookies:  # a stale or forged one: clear it (R19)
             headers.append(("set-cookie", self.sessions.clear_header))
-        return Respond(302, headers)
+        # 303 turns a POST into a GET of the login page; a GET keeps the classic 302.
+        return Respond(302 if request.method in ("GET", "HEAD") else 303, headers)
+
+    def _same_origin_referer_target(self, referer: str) -> str:
+        """The path and query of a ``Referer`` on the app's own origin, else ``/``."""
+        if not referer:
+            return "/"
+        try:
+            parts = urlsplit(referer)
+        except ValueError:
+            return "/"
+        if f"{parts.scheme}://{parts.netloc}" != self.settings.app_origin:
+            return "/"
+        return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
     # -- the middleware's own paths ---------------------------------------------------
 
@@ -376,16 +424,35 @@ class MagicLinkCore:
                 "This sign-in took too long. Please start again." if expired else None,
                 code="transaction_expired" if expired else "state_mismatch",
             )
-        # The transaction is spent whatever happens next (R1): a code is single-use.
+        # The transaction is spent whatever happens next (R1): a code is single-use. The
+        # browser is told to drop it, and this process remembers it, so a copy of the
+        # cookie sent again is refused here without a call to Okta.
         del held[txn.state]
+        txn_cookie = self.transactions.dump(held, now)
+        if not self.spent.spend(txn.state, now):
+            logger.info("callback state already used", extra={"event": "callback.replayed"})
+            if self._live_session(cookies, now) is not None:
+                return Respond(302, self._redirect_headers("/"))
+            replayed = StateMismatch(
+                "This sign-in was already used. Please start again.", code="state_replayed"
+            )
+            return self.error_response(replayed, [("set-cookie", txn_cookie)])
         previous = self._live_session(cookies, now)
-        return Exchange(self._finish(txn, code, self.transactions.dump(held, now), previous))
+        return Exchange(self._finish(txn, code, txn_cookie, previous))
 
     def _finish(
         self, txn: Transaction, code: str, txn_cookie: str, previous: Session | None
     ) -> Generator[httpx.Request, httpx.Response, Respond]:
         try:
             claims, id_token = yield from self.okta.redeem(txn, code)
+            if self.settings.require_verified_email and claims.get("email_verified") is not True:
+                logger.info("email not verified", extra={"event": "signin.email_unverified"})
+                raise SignInError(
+                    "Your email address is not verified in Okta, so this app cannot sign "
+                    "you in. Verify it in Okta, then start again.",
+                    code="email_unverified",
+                    status=403,
+                )
             _, session_cookie = self.sessions.mint(claims, id_token, self.clock())
         except SignInError as exc:
             return self.error_response(exc, [("set-cookie", txn_cookie)])
@@ -421,9 +488,10 @@ class MagicLinkCore:
         location = s.post_logout_redirect_uri or "/"
         if session is not None:
             self.sessions.revoke(session)
-            if session.id_token:
+            id_token = self.sessions.id_token(session)
+            if id_token:
                 endpoint = self.okta.discovery.end_session_endpoint if self.okta.discovery else None
-                params = {"id_token_hint": session.id_token}
+                params = {"id_token_hint": id_token}
                 if s.post_logout_redirect_uri:
                     params["post_logout_redirect_uri"] = s.post_logout_redirect_uri
                 location = f"{endpoint or s.logout_endpoint}?{urlencode(params)}"
@@ -510,12 +578,14 @@ def _printable(text: str, limit: int = 200) -> str:
 
 
 def _is_navigation(request: RequestFacts) -> bool:
-    """A top-level page load that can follow a redirect to the login page (R28)."""
-    if request.method not in ("GET", "HEAD"):
-        return False
-    if request.sec_fetch_mode and request.sec_fetch_mode != "navigate":
-        return False
+    """A top-level page load or form submission that can follow a redirect to the login
+    page (R28). Everything else is an API call and gets a 401 it can act on."""
     if request.requested_with.lower() == "xmlhttprequest":
         return False
+    if request.sec_fetch_mode:  # Fetch Metadata says it outright
+        return request.sec_fetch_mode == "navigate"
     accept = request.accept
-    return not ("application/json" in accept and "text/html" not in accept)
+    if request.method in ("GET", "HEAD"):
+        return not ("application/json" in accept and "text/html" not in accept)
+    # An older browser's form POST asks for HTML; scripts and API clients do not.
+    return "text/html" in accept

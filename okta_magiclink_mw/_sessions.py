@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
+from ._sealing import Sealer
 from .errors import IdentityProviderError
 from .user import OktaUser
 
@@ -68,8 +69,9 @@ class Session:
     issued_at: float
     last_seen: float
     claims: Mapping[str, Any]
-    #: Kept for logout's ``id_token_hint`` only; dropped if the cookie would be too big.
-    id_token: str | None
+    #: The ID token, sealed (:mod:`._sealing`): kept for logout's ``id_token_hint`` only,
+    #: unreadable in the browser, and dropped if the cookie would be too big.
+    sealed_id_token: str | None
     user: OktaUser
 
     def without_id_token(self) -> Session:
@@ -78,7 +80,9 @@ class Session:
         )
 
     def seen_at(self, now: float) -> Session:
-        return Session(self.session_id, self.issued_at, now, self.claims, self.id_token, self.user)
+        return Session(
+            self.session_id, self.issued_at, now, self.claims, self.sealed_id_token, self.user
+        )
 
     def to_payload(self) -> dict[str, Any]:
         payload = {
@@ -87,8 +91,8 @@ class Session:
             "seen": int(self.last_seen),
             "u": dict(self.claims),
         }
-        if self.id_token:
-            payload["idt"] = self.id_token
+        if self.sealed_id_token:
+            payload["idt"] = self.sealed_id_token
         return payload
 
     @classmethod
@@ -96,15 +100,15 @@ class Session:
         if not isinstance(payload, dict):
             return None
         sid, iat, seen, claims = (payload.get(k) for k in ("sid", "iat", "seen", "u"))
-        id_token = payload.get("idt")
+        sealed = payload.get("idt")
         if not (isinstance(sid, str) and isinstance(claims, dict)):
             return None
         if not (isinstance(iat, int) and isinstance(seen, int)):
             return None
-        if not isinstance(claims.get("sub"), str) or not isinstance(id_token, str | None):
+        if not isinstance(claims.get("sub"), str) or not isinstance(sealed, str | None):
             return None
         user = OktaUser(claims)
-        return cls(sid, float(iat), float(seen), user.claims, id_token, user)
+        return cls(sid, float(iat), float(seen), user.claims, sealed, user)
 
 
 class SessionManager:
@@ -120,6 +124,7 @@ class SessionManager:
         self,
         codec: CookieCodec,
         *,
+        sealer: Sealer,
         max_age: float,
         idle_timeout: float,
         leeway: float,
@@ -127,6 +132,7 @@ class SessionManager:
         store: SessionStore,
     ) -> None:
         self._codec = codec
+        self._sealer = sealer
         self._max_age = max_age
         self._idle = idle_timeout
         self._leeway = leeway
@@ -136,6 +142,10 @@ class SessionManager:
         # window (at most every 5 minutes) keeps the idle timeout within ~8% of its setting.
         self._refresh_after = min(idle_timeout / 12, 300.0)
         self._cache: dict[str, tuple[Session, bool]] = {}
+        # Reads are lock-free (one dict lookup); inserting and evicting take the lock, so
+        # threaded WSGI servers never evict the same entry twice (KeyError) or iterate a
+        # dict another thread is resizing (RuntimeError).
+        self._cache_lock = threading.Lock()
         self.clear_header = delete_cookie_header(codec.name, secure=secure)
 
     @property
@@ -147,8 +157,19 @@ class SessionManager:
     ) -> tuple[Session, str]:
         """A brand-new session (fresh id, R19) and its ``Set-Cookie`` value."""
         user = OktaUser({k: v for k, v in claims.items() if k not in _PROTOCOL_CLAIMS})
-        session = Session(secrets.token_urlsafe(16), now, now, user.claims, id_token, user)
+        session_id = secrets.token_urlsafe(16)
+        sealed = None
+        if id_token:
+            sealed = self._sealer.seal(id_token.encode("ascii"), session_id.encode("ascii"))
+        session = Session(session_id, now, now, user.claims, sealed, user)
         return session, self._fitting_header(session)
+
+    def id_token(self, session: Session) -> str | None:
+        """The raw ID token of a session read with ``with_id_token=True`` (for logout)."""
+        if session.sealed_id_token is None:
+            return None
+        opened = self._sealer.open(session.sealed_id_token, session.session_id.encode("ascii"))
+        return opened.decode("ascii") if opened is not None else None
 
     def read(
         self, values: list[str], now: float, *, with_id_token: bool = False
@@ -156,43 +177,64 @@ class SessionManager:
         """The live session among the cookie values, and a ``Set-Cookie`` to send if it
         needs re-issuing. ``(None, None)`` when none is valid.
 
-        Verified values are cached (keyed by their MAC, without the id_token, which only
-        logout needs: ``with_id_token=True``), so a request pays for HMAC and JSON once
-        per cookie value. Expiry and revocation are still checked on every call.
+        Duplicates (the same cookie name more than once): the first value that holds a
+        live session counts, unless another value holds a different live session, in
+        which case neither does. Our cookie is host-only with ``Path=/``, so a second one
+        was planted (cookie tossing, only possible without ``__Host-``); refusing both
+        means a planted session never outranks, or replaces, the person's own.
+
+        Verified values are cached (keyed by the whole value, without the id_token, which
+        only logout needs: ``with_id_token=True``), so a request pays for HMAC and JSON
+        once per cookie value. Expiry and revocation are still checked on every call.
         """
+        found: tuple[Session, bool] | None = None
+        found_value = ""
         for value in values:
-            # The MAC covers the payload: equal MACs mean the same value we verified.
-            key = value[value.rfind(".") + 1 :]
-            entry = self._cache.get(key)
+            entry = self._live(value, now)
             if entry is None:
-                entry = self._verify(value)
-                if entry is None:
-                    continue
-                if len(self._cache) >= _CACHE_SIZE:
-                    del self._cache[next(iter(self._cache))]
-                self._cache[key] = (entry[0].without_id_token(), entry[1])
-            session, old_key = entry
-            # _alive() inlined: this runs on every authenticated request.
-            issued_at = session.issued_at
-            if (
-                issued_at > now + self._leeway  # minted in the future: not by us (#57)
-                or now - issued_at > self._max_age
-                or now - session.last_seen > self._idle
-                or self.store.is_revoked(session.session_id)
-            ):
                 continue
-            refresh = old_key or now - session.last_seen >= self._refresh_after
-            if refresh or with_id_token:
-                # Rare: re-read the full payload, which the cache does not keep.
-                verified = self._verify(value)
-                if verified is None:  # someone else's MAC on a forged payload
-                    continue
-                session = verified[0]
-            if refresh:
-                fresh = session.seen_at(now)
-                return fresh, self._fitting_header(fresh)
-            return session, None
-        return None, None
+            if found is None:
+                found, found_value = entry, value
+            elif entry[0].session_id != found[0].session_id:
+                return None, None
+        if found is None:
+            return None, None
+        session, old_key = found
+        refresh = old_key or now - session.last_seen >= self._refresh_after
+        if refresh or with_id_token:
+            # Rare: re-read the full payload, which the cache does not keep. It verified
+            # a moment ago, and the cache holds exactly the value that verified.
+            verified = self._verify(found_value)
+            assert verified is not None
+            session = verified[0]
+        if refresh:
+            fresh = session.seen_at(now)
+            return fresh, self._fitting_header(fresh)
+        return session, None
+
+    def _live(self, value: str, now: float) -> tuple[Session, bool] | None:
+        """The session of one cookie value, and whether an old key signed it, if the
+        value is ours and the session still live. The hot path: one dict lookup."""
+        entry = self._cache.get(value)
+        if entry is None:
+            entry = self._verify(value)
+            if entry is None:
+                return None
+            entry = (entry[0].without_id_token(), entry[1])
+            with self._cache_lock:
+                while len(self._cache) >= _CACHE_SIZE:
+                    self._cache.pop(next(iter(self._cache)), None)
+                self._cache[value] = entry
+        session = entry[0]
+        issued_at = session.issued_at
+        if (
+            issued_at > now + self._leeway  # minted in the future: not by us (#57)
+            or now - issued_at > self._max_age
+            or now - session.last_seen > self._idle
+            or self.store.is_revoked(session.session_id)
+        ):
+            return None
+        return entry
 
     def revoke(self, session: Session) -> None:
         self.store.revoke(session.session_id, session.issued_at + self._max_age + self._leeway)

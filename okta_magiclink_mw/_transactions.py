@@ -12,8 +12,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
 
@@ -107,6 +109,43 @@ class TransactionJar:
             if fits(header):
                 return header
             live = live[1:]
+
+
+class SpentStates:
+    """The ``state`` of every sign-in redeemed in this process, until it could not be
+    redeemed anyway (R1, catalogue #26).
+
+    Single use is otherwise enforced only by the browser dropping the transaction: a
+    copy of the old cookie sent again would make one token request per replay. Bounded:
+    past ``max_entries`` the oldest go first (they are the closest to expiring), so a
+    flood costs memory, never correctness for the sign-ins still in flight.
+    """
+
+    __slots__ = ("_lock", "_max", "_spent", "_ttl")
+
+    def __init__(self, *, ttl: float, max_entries: int = 100_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._spent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def spend(self, state: str, now: float) -> bool:
+        """Mark ``state`` spent; False when it was already (a replay)."""
+        with self._lock:
+            expires = self._spent.get(state)
+            if expires is not None and expires > now:
+                return False
+            # Insertion order is expiry order (one TTL for all): drop the expired from the front.
+            for old, until in list(islice(self._spent.items(), 8)):
+                if until > now and len(self._spent) < self._max:
+                    break
+                del self._spent[old]
+            self._spent.pop(state, None)
+            self._spent[state] = now + self._ttl
+            return True
+
+    def __len__(self) -> int:
+        return len(self._spent)
 
 
 def _encode(txn: Transaction) -> list[object]:

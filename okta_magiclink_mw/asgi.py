@@ -10,7 +10,6 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._flow import (
-    ANONYMOUS,
     IDENTITY_HEADERS,
     Decision,
     Exchange,
@@ -135,13 +134,13 @@ class OktaMagicLink:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         facts = _facts(scope)
         spoofed = any(name in _IDENTITY for name, _ in scope["headers"])
-        session = self.core.authenticate(facts.cookie_header)
-        if session is None and not self.core.is_public(facts.path):
+        user = self.core.websocket_user(facts.path, facts.cookie_header, facts.origin)
+        if user is None:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
             return
-        scope["user"] = session.user if session is not None else ANONYMOUS
-        scope["auth"] = _SIGNED_IN if session is not None else _SIGNED_OUT
+        scope["user"] = user
+        scope["auth"] = _SIGNED_IN if user.is_authenticated else _SIGNED_OUT
         if spoofed:  # R29 holds for websockets too
             scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
         await self.app(scope, receive, send)

@@ -13,6 +13,7 @@ from .errors import ConfigurationError
 #: The Okta Sign-In Widget release the login page loads by default.
 DEFAULT_WIDGET_VERSION = "7.49.0"
 _CDN = "https://global.oktacdn.com/okta-signin-widget"
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 #: A page provider: either an HTML template string (``string.Template`` syntax, with
 #: ``$widget_config``, ``$widget_js_url``, ``$widget_css_url`` and ``$script_nonce``), or a
@@ -95,6 +96,17 @@ class Settings:
     widget_version: str = DEFAULT_WIDGET_VERSION
     widget_js_url: str | None = None
     widget_css_url: str | None = None
+    #: Refuse the sign-in of a person whose ID token says ``email_verified`` is not true.
+    #: By default they sign in, but an unverified email is never their identity: the app
+    #: sees their Okta id (``sub``) in ``REMOTE_USER``, and ``OktaUser.email`` is None.
+    require_verified_email: bool = False
+    #: Origins, besides the app's own (that of ``redirect_uri``), whose pages may open a
+    #: websocket that carries the session, e.g. ``("https://admin.example.com",)``.
+    websocket_origins: Sequence[str] = ()
+    #: A plain-http ``redirect_uri`` on a host other than localhost sends cookies without
+    #: ``Secure`` and without the ``__Host-`` prefix, so a network attacker can read them and
+    #: a sibling subdomain can plant its own (cookie tossing). Refused unless this is True.
+    allow_insecure_http: bool = False
     #: Your own login page (see :data:`LoginPage`); None uses the built-in one.
     login_page: LoginPage | None = field(default=None, repr=False)
     #: Per-phase HTTP timeout (connect, read, write, pool) for calls to Okta.
@@ -107,6 +119,7 @@ class Settings:
     # Derived once in __post_init__; not arguments.
     callback_path: str = field(init=False, repr=False)
     app_origin: str = field(init=False, repr=False)
+    allowed_websocket_origins: frozenset[str] = field(init=False, repr=False)
     secure_cookies: bool = field(init=False, repr=False)
     session_cookie_name: str = field(init=False, repr=False)
     transaction_cookie_name: str = field(init=False, repr=False)
@@ -142,6 +155,12 @@ class Settings:
         set_ = object.__setattr__
         set_(self, "scopes", tuple(self.scopes))
         set_(self, "public_paths", tuple(self.public_paths))
+        set_(self, "websocket_origins", tuple(self.websocket_origins))
+        set_(
+            self,
+            "allowed_websocket_origins",
+            frozenset({_origin(self.redirect_uri), *self.websocket_origins}),
+        )
         set_(self, "secret_keys", tuple(self.secret_keys))
         set_(self, "callback_path", urlsplit(self.redirect_uri).path or "/")
         set_(self, "app_origin", _origin(self.redirect_uri))
@@ -165,7 +184,7 @@ class Settings:
             raise ConfigurationError(
                 "issuer must be an absolute URL, e.g. https://{org}/oauth2/default"
             )
-        if issuer.scheme == "http" and issuer.hostname not in ("localhost", "127.0.0.1", "::1"):
+        if issuer.scheme == "http" and issuer.hostname not in _LOOPBACK:
             raise ConfigurationError("issuer must use https (http is allowed for localhost only)")
         if issuer.query or issuer.fragment:
             raise ConfigurationError("issuer must not have a query or fragment")
@@ -178,12 +197,35 @@ class Settings:
             after = urlsplit(self.post_logout_redirect_uri)
             if after.scheme not in ("https", "http") or not after.netloc:
                 raise ConfigurationError("post_logout_redirect_uri must be an absolute http(s) URL")
+        if (
+            redirect.scheme == "http"
+            and redirect.hostname not in _LOOPBACK
+            and not self.allow_insecure_http
+        ):
+            raise ConfigurationError(
+                "redirect_uri must use https: over plain http the session cookie is sent in "
+                "clear and other subdomains can plant cookies (http is allowed for localhost; "
+                "allow_insecure_http=True accepts the risk)"
+            )
+        if isinstance(self.websocket_origins, str):
+            raise ConfigurationError("websocket_origins must be a sequence of origins")
+        for origin in self.websocket_origins:
+            parts = urlsplit(origin) if isinstance(origin, str) else None
+            if (
+                parts is None
+                or parts.scheme not in ("https", "http")
+                or not parts.netloc
+                or (_origin(origin) != origin)
+            ):
+                raise ConfigurationError(
+                    f"websocket_origins: {origin!r} must be an origin such as https://app.example"
+                )
         if self.cookie_secure is False and redirect.scheme == "https":
             raise ConfigurationError("cookie_secure=False with an https redirect_uri leaks cookies")
         if (
             self.cookie_secure is True
             and redirect.scheme == "http"
-            and redirect.hostname not in ("localhost", "127.0.0.1", "::1")
+            and redirect.hostname not in _LOOPBACK
         ):
             # Browsers silently drop Secure (and __Host-) cookies set over plain http (#67).
             raise ConfigurationError(

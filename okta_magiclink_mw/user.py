@@ -15,13 +15,24 @@ class OktaUser(BaseUser):
     In Starlette and FastAPI it is ``request.user`` (no AuthenticationMiddleware
     needed); in WSGI apps it is ``environ["okta_magiclink_mw.user"]``.
 
+    An email counts only when Okta says it is verified (``email_verified: true``):
+    otherwise :attr:`email` is None and :attr:`remote_user` is the Okta id, so an
+    address anyone could type into a profile never becomes who someone is. The raw
+    claims, ``email`` included, stay readable in :attr:`claims`.
+
     :ivar claims: the identity claims of the validated ID token (read-only).
     """
 
-    __slots__ = ("claims",)
+    __slots__ = ("claims", "email", "remote_user")
 
     def __init__(self, claims: Mapping[str, Any]) -> None:
         self.claims: Mapping[str, Any] = MappingProxyType(dict(claims))
+        email = claims.get("email")
+        verified = isinstance(email, str) and email and claims.get("email_verified") is True
+        #: The verified email address, or None.
+        self.email: str | None = email if verified else None
+        #: What WSGI's ``REMOTE_USER`` carries: the verified email, else the Okta id.
+        self.remote_user: str = self.email or str(claims["sub"])
 
     @property
     def is_authenticated(self) -> bool:
@@ -33,17 +44,13 @@ class OktaUser(BaseUser):
         return str(self.claims["sub"])
 
     @property
-    def email(self) -> str | None:
-        email = self.claims.get("email")
-        return email if isinstance(email, str) else None
-
-    @property
     def display_name(self) -> str:
-        for claim in ("name", "preferred_username", "email", "sub"):
-            value = self.claims.get(claim)
+        """A name to greet them with: ``name``, ``preferred_username``, the verified
+        email, or their Okta id."""
+        for value in (self.claims.get("name"), self.claims.get("preferred_username")):
             if isinstance(value, str) and value:
                 return value
-        return ""
+        return self.remote_user
 
     def __repr__(self) -> str:
         return f"OktaUser(identity={self.identity!r})"
@@ -56,6 +63,7 @@ class AnonymousUser(BaseUser):
 
     claims: Mapping[str, Any] = MappingProxyType({})
     email = None
+    remote_user = ""
 
     @property
     def is_authenticated(self) -> bool:

@@ -102,7 +102,7 @@ class OktaMagicLinkWSGI:
             elif user.is_authenticated:
                 start_response = _varying_on_cookie(start_response)
             if user.is_authenticated:
-                environ["REMOTE_USER"] = user.email or user.identity
+                environ["REMOTE_USER"] = user.remote_user
             return self.app(environ, start_response)
         if type(decision) is Exchange:
             if self._client is None:

@@ -266,7 +266,7 @@ def settings() -> Settings:
 @pytest.fixture
 def http_settings() -> Settings:
     """A plain-http deployment: no Secure, no ``__Host-`` prefix."""
-    return make_settings(redirect_uri=f"{HTTP_ORIGIN}/login/callback")
+    return make_settings(redirect_uri=f"{HTTP_ORIGIN}/login/callback", allow_insecure_http=True)
 
 
 # -- the apps behind the middleware ---------------------------------------------------------

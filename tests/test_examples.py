@@ -22,7 +22,12 @@ ENV = {
     "OKTA_REDIRECT_URI": "https://app.example/login/callback",
     "OKTA_MW_SECRET_KEYS": "an-example-secret-key-of-32-bytes-or-more",
 }
-CLAIMS = {"sub": "00uAda", "email": "ada@example.com", "name": "Ada Lovelace"}
+CLAIMS = {
+    "sub": "00uAda",
+    "email": "ada@example.com",
+    "email_verified": True,
+    "name": "Ada Lovelace",
+}
 
 
 def load(name: str) -> ModuleType:

@@ -39,6 +39,7 @@ SESSION = "__Host-omw_session"
 def _session_cookie(mw: Any, clock: FakeClock, **claims: Any) -> str:
     claims.setdefault("sub", "00u-ada")
     claims.setdefault("email", "ada@example.com")
+    claims.setdefault("email_verified", True)
     claims.setdefault("name", "Ada Lovelace")
     _, header = mw.core.sessions.mint(claims, None, clock())
     return f"{SESSION}={header.split(';')[0].split('=', 1)[1]}"

@@ -97,7 +97,10 @@ def test_1_head_is_a_navigation_too(client: Browser) -> None:
 @pytest.mark.parametrize(
     ("method", "headers"),
     [
-        ("POST", {"accept": "text/html"}),  # #97: would drop the body
+        ("POST", {"accept": "application/json"}),  # #97: would drop the body
+        ("POST", {"accept": "text/html", "sec-fetch-mode": "cors"}),  # fetch() asking for HTML
+        ("POST", {"accept": "text/html", "x-requested-with": "XMLHttpRequest"}),
+        ("PUT", {}),
         ("GET", {"accept": "application/json"}),
         ("GET", {"x-requested-with": "XMLHttpRequest"}),
         ("GET", {"sec-fetch-mode": "cors", "accept": "*/*"}),
@@ -607,13 +610,22 @@ def test_b2_21_full_sign_in(client: Browser, okta: FakeOkta) -> None:
     data = app_view(client.get("/reports?id=5", headers=NAV))
     assert data["authenticated"] is True
     assert data["name"] == "Ada Lovelace"
-    # The session holds the claims and the id_token, never the access or refresh token.
-    payload = client.core.sessions._codec.loads(session_value(client), max_age=60)
+    # The session holds the claims and the id_token, never the access or refresh token,
+    # and the id_token only sealed: the browser cannot read it (security issue, item 8).
+    raw = session_value(client)
+    payload = client.core.sessions._codec.loads(raw, max_age=60)
     assert payload is not None
     text = json.dumps(payload[0])
     assert "at-" not in text
     assert "rt-" not in text
-    assert payload[0]["idt"] == okta.id_tokens[0]
+    id_token = okta.id_tokens[0]
+    for part in id_token.split("."):
+        assert part not in raw
+        assert part not in text
+    assert payload[0]["idt"] != id_token
+    session, _ = client.core.sessions.read([raw], client.core.clock(), with_id_token=True)
+    assert session is not None
+    assert client.core.sessions.id_token(session) == id_token
     assert "nonce" not in payload[0]["u"]
 
 

@@ -83,8 +83,10 @@ def test_unexpected_error_in_fallback_is_none() -> None:
 
 def test_read_cookies_selects_names() -> None:
     names = frozenset({"a", "b"})
-    got = read_cookies(" a=1; b = 2 ; c=3; a=4; =a=5; novalue; a", names)
+    got = read_cookies(" a=1; b=2 ; c=3; a=4; =a=5; novalue; a", names)
     assert got == {"a": ["1", "4"], "b": ["2"]}
+    # A name written with space before "=" is not the name as written: refused.
+    assert read_cookies("b =2", names) == {}
 
 
 def test_read_cookies_is_bounded() -> None:

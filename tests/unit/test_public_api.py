@@ -54,15 +54,18 @@ def test_error_overrides() -> None:
 
 
 def test_okta_user() -> None:
-    user = OktaUser({"sub": "00u1", "email": "a@b.c", "preferred_username": "ada"})
+    user = OktaUser(
+        {"sub": "00u1", "email": "a@b.c", "email_verified": True, "preferred_username": "ada"}
+    )
     assert user.is_authenticated
     assert user.identity == "00u1"
     assert user.email == "a@b.c"
+    assert user.remote_user == "a@b.c"
     assert user.display_name == "ada"
     assert repr(user) == "OktaUser(identity='00u1')"
     with pytest.raises(TypeError):
         user.claims["sub"] = "x"  # type: ignore[index]
-    assert OktaUser({"sub": "s", "email": 5}).email is None
+    assert OktaUser({"sub": "s", "email": 5, "email_verified": True}).email is None
     assert OktaUser({"sub": "s", "name": ""}).display_name == "s"
     assert OktaUser({"sub": ""}).display_name == ""
 

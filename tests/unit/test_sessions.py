@@ -10,17 +10,26 @@ import pytest
 
 from okta_magiclink_mw import InMemorySessionStore, SessionStore
 from okta_magiclink_mw._cookies import CookieCodec, fits
+from okta_magiclink_mw._sealing import Sealer
 from okta_magiclink_mw._sessions import Session, SessionManager
 from okta_magiclink_mw.errors import IdentityProviderError
 
 NOW = 1_800_000_000.0
-CLAIMS = {"sub": "00u1", "email": "a@example.com", "name": "Ada", "nonce": "n", "iss": "i"}
+CLAIMS = {
+    "sub": "00u1",
+    "email": "a@example.com",
+    "email_verified": True,
+    "name": "Ada",
+    "nonce": "n",
+    "iss": "i",
+}
 
 
 def manager(**kw: Any) -> SessionManager:
     keys = kw.pop("keys", ["s" * 32])
     codec = CookieCodec(keys, name="__Host-s", purpose="session")
     options: dict[str, Any] = {
+        "sealer": Sealer(keys, purpose="id_token"),
         "max_age": 8 * 3600,
         "idle_timeout": 3600,
         "leeway": 60,
@@ -41,7 +50,12 @@ def test_mint_is_fresh_and_drops_protocol_claims() -> None:
     s2, _ = m.mint(CLAIMS, "idt", NOW)
     assert s1.session_id != s2.session_id
     assert len(s1.session_id) >= 22
-    assert dict(s1.claims) == {"sub": "00u1", "email": "a@example.com", "name": "Ada"}
+    assert dict(s1.claims) == {
+        "sub": "00u1",
+        "email": "a@example.com",
+        "email_verified": True,
+        "name": "Ada",
+    }
     assert s1.user.email == "a@example.com"
     assert "HttpOnly" in h1
     assert "Secure" in h1
@@ -54,7 +68,11 @@ def test_read_live_session_without_reissue() -> None:
     _, header = m.mint(CLAIMS, "idt", NOW)
     session, refreshed = m.read([value_of(header)], NOW + 10)
     assert session is not None
-    assert session.id_token == "idt"
+    assert refreshed is None
+    assert session.sealed_id_token is None  # the hot path carries no id_token
+    session, refreshed = m.read([value_of(header)], NOW + 10, with_id_token=True)
+    assert session is not None
+    assert m.id_token(session) == "idt"
     assert refreshed is None
     assert m.cache_size == 1
     m.read([value_of(header)], NOW + 11)
@@ -180,14 +198,14 @@ def test_large_claims_shrink_to_fit() -> None:
     assert fits(header)
     read, _ = m.read([value_of(header)], NOW)
     assert read is not None
-    assert read.id_token is None
+    assert read.sealed_id_token is None
     assert "groups" not in read.claims
     assert read.claims["sub"] == "00u1"
     # Only the id_token too big: it goes, the claims stay.
     _, header = m.mint({**CLAIMS, "groups": groups[:5]}, secrets.token_urlsafe(3500), NOW)
     read, _ = m.read([value_of(header)], NOW)
     assert read is not None
-    assert read.id_token is None
+    assert read.sealed_id_token is None
     assert len(read.claims["groups"]) == 5
 
 
