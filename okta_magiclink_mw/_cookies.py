@@ -16,6 +16,9 @@ MAX_SET_COOKIE_BYTES = 4096
 MAX_COOKIE_HEADER_BYTES = 16_384
 _MAX_COOKIE_PAIRS = 64
 _MAX_VALUES = 4
+#: What :meth:`CookieCodec.dumps` writes: URL-safe base64 segments joined by dots (a leading
+#: dot marks a compressed payload).
+_TOKEN = re.compile(r"\.?[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 #: An RFC 6265 quoted value with backslash escapes, as Werkzeug reads it.
 _QUOTED = re.compile(r'"(?:[^\\"]|\\.)*"')
 
@@ -50,6 +53,10 @@ class CookieCodec:
         Tampered, expired, foreign and malformed values all come back as None:
         a bad cookie means "no cookie", never an error (R26).
         """
+        if _TOKEN.fullmatch(value) is None:
+            # itsdangerous's base64 decoding skips characters outside its alphabet, so
+            # "<signature>\x0b" would still verify: only what dumps() writes is ours.
+            return None
         try:
             return self._newest.loads(value, max_age=max_age), False
         except BadData:
@@ -73,7 +80,8 @@ def cookie_values(header: str, name: str) -> list[str]:
       or tabs, written exactly ``name=`` (so ``prefs=x name=v``, a name hidden inside
       another cookie's value, and ``=name=v``, a nameless pair, never match);
     * the value runs to the next ``;``, without surrounding spaces or tabs; a value
-      that still holds a space, a tab or a quote is not a token and is skipped;
+      that still holds a space, a tab or a quote, or other whitespace at either end,
+      is read differently by the two frameworks and is skipped;
     * after a quoted value that does not close before its ``;``, nothing is read:
       Werkzeug lets such a value run across ``;`` and would see no cookie there;
     * the work is bounded: the first 16 KB and 64 pairs, at most 4 values.
@@ -82,7 +90,8 @@ def cookie_values(header: str, name: str) -> list[str]:
     :meth:`~okta_magiclink_mw._sessions.SessionManager.read`).
     """
     if len(header) > MAX_COOKIE_HEADER_BYTES:
-        header = header[:MAX_COOKIE_HEADER_BYTES]
+        # Whole pairs only: a value cut short is not the value the framework sees.
+        header = header[: max(header.rfind(";", 0, MAX_COOKIE_HEADER_BYTES), 0)]
     needle = name + "="
     size = len(needle)
     limit = _unambiguous_length(header) if '"' in header else len(header)
@@ -94,7 +103,15 @@ def cookie_values(header: str, name: str) -> list[str]:
             if header.count(";", 0, start) >= _MAX_COOKIE_PAIRS:
                 break
             value = header[start + size : end if end != -1 else len(header)].strip(" \t")
-            if " " not in value and "\t" not in value and '"' not in value:
+            # Werkzeug refuses a value with a space, tab or quote inside; Starlette strips
+            # every kind of whitespace at the ends: such a value is not the same for both.
+            if not (
+                " " in value
+                or "\t" in value
+                or '"' in value
+                or value[:1].isspace()
+                or value[-1:].isspace()
+            ):
                 found.append(value)
                 if len(found) == _MAX_VALUES:
                     break
