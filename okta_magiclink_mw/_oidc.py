@@ -130,7 +130,7 @@ class OktaConversation:
         if fetch is None:
             key = self.jwks.key_for(kid)
             if key is None:
-                # Not refused as forged: nobody has looked for this kid yet, and Okta may
+                # Not refused as forged: no fresh set was checked for this kid, and Okta may
                 # have just rotated. The person tries again in a moment (R34).
                 exc = IdentityProviderError(code="signing_keys_unavailable", status=503)
                 exc.add_note("jwks: unknown kid while refetching is rate-limited")

@@ -168,7 +168,9 @@ def _is_endpoint_url(value: object) -> TypeGuard[str]:
         parts.port  # noqa: B018 -- evaluated for its ValueError on a malformed port
     except ValueError:
         return False
-    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+    # Any "@" in the authority makes username a str ("" for "@host" and ":pw@host"), so this
+    # one test refuses every userinfo: credentials in an endpoint URL are never legitimate.
+    if not host or parts.username is not None or parts.fragment:
         return False
     if parts.scheme == "https":
         return True
