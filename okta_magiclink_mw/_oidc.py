@@ -9,8 +9,9 @@ what is being said.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import httpx
@@ -18,13 +19,14 @@ import httpx
 from ._tokens import (
     Discovery,
     JWKSCache,
+    TokenSet,
     parse_discovery,
     parse_token_response,
     read_kid,
     validate_id_token,
 )
 from ._transactions import Transaction
-from .errors import IdentityProviderError, InvalidIdToken
+from .errors import IdentityProviderError, InvalidIdToken, TokenExchangeError
 from .settings import Settings
 
 logger = logging.getLogger("okta_magiclink_mw")
@@ -35,22 +37,67 @@ Conversation = Generator[httpx.Request, httpx.Response, Any]
 class OktaConversation:
     """What this app knows about its Okta authorization server, and how to ask it things.
 
-    Discovery is fetched once (its ``issuer`` must equal the configured one, R5) and
-    kept for the life of the middleware; signing keys are cached by ``kid`` and
-    fetched again only for an unknown ``kid``, at most once per cooldown (R32).
+    Discovery is fetched once (its ``issuer`` must equal the configured one and its
+    endpoints be on the issuer's origin, R5) and kept for the life of the middleware;
+    signing keys are cached by ``kid`` and fetched again at once for an unknown ``kid``,
+    single-flight and rate-limited (R32, :class:`~okta_magiclink_mw._tokens.JWKSCache`).
+
+    Every way Okta can let a sign-in down is logged here, once, at WARNING, with a stable
+    ``event`` (``discovery.failed``, ``token.failed``, ``jwks.failed``,
+    ``id_token.unknown_key``, ``id_token.invalid``) and the fixed-phrase ``reason`` the
+    check attached: a broken Okta or a broken configuration must show at the default log
+    level.  An expired or used code (``invalid_grant``) is the person's, not Okta's, and is
+    left to the core's INFO record.
     """
 
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self._settings = settings
         self._clock = clock
         self.discovery: Discovery | None = None
-        self.jwks = JWKSCache()
+        # A flight cannot outlive the transport's deadline for it.
+        self.jwks = JWKSCache(flight_timeout=settings.http_deadline)
 
     def redeem(self, txn: Transaction, interaction_code: str) -> Conversation:
         """Exchange the code for tokens and return the validated ID token's claims and
         the raw ID token. Raises a :class:`~okta_magiclink_mw.errors.SignInError`."""
         settings = self._settings
         discovery = yield from self._discover()
+        tokens = yield from self._exchange(discovery, txn, interaction_code)
+        with _warned("id_token.invalid", InvalidIdToken):
+            kid = read_kid(tokens.id_token)
+        key = yield from self._signing_key(discovery, kid)
+        with _warned("id_token.invalid", InvalidIdToken):
+            claims = validate_id_token(
+                tokens.id_token,
+                key,
+                issuer=settings.issuer,
+                client_id=settings.client_id,
+                nonce=txn.nonce,
+                now=self._clock(),
+                leeway=settings.leeway,
+            )
+        return claims, tokens.id_token
+
+    def _discover(self) -> Generator[httpx.Request, httpx.Response, Discovery]:
+        if self.discovery is None:
+            request = httpx.Request(
+                "GET", self._settings.discovery_url, headers={"Accept": "application/json"}
+            )
+            with _warned("discovery.failed", IdentityProviderError):
+                response = yield from _call(request, "discovery")
+                self.discovery = parse_discovery(
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    response.content,
+                    expected_issuer=self._settings.issuer,
+                )
+            logger.info("okta discovery loaded", extra={"event": "discovery.loaded"})
+        return self.discovery
+
+    def _exchange(
+        self, discovery: Discovery, txn: Transaction, interaction_code: str
+    ) -> Generator[httpx.Request, httpx.Response, TokenSet]:
+        settings = self._settings
         # R14: a dict, form-encoded by httpx; never concatenated by hand (#25).
         form = {
             "client_id": settings.client_id,
@@ -64,90 +111,109 @@ class OktaConversation:
         request = httpx.Request(
             "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
         )
-        response = yield from _call(request, "token")
-        tokens = parse_token_response(
-            response.status_code, response.headers.get("content-type", ""), response.content
-        )
-        kid = read_kid(tokens.id_token)
-        key = yield from self._signing_key(discovery, kid)
-        claims = validate_id_token(
-            tokens.id_token,
-            key,
-            issuer=settings.issuer,
-            client_id=settings.client_id,
-            nonce=txn.nonce,
-            now=self._clock(),
-            leeway=settings.leeway,
-        )
-        return claims, tokens.id_token
-
-    def _discover(self) -> Conversation:
-        if self.discovery is None:
-            request = httpx.Request(
-                "GET", self._settings.discovery_url, headers={"Accept": "application/json"}
+        try:
+            response = yield from _call(request, "token")
+            return parse_token_response(
+                response.status_code, response.headers.get("content-type", ""), response.content
             )
-            response = yield from _call(request, "discovery")
-            self.discovery = parse_discovery(
+        except TokenExchangeError as exc:
+            if exc.status < 500:  # invalid_grant: this person's code expired or was used
+                raise
+            _warn("token.failed", exc)  # invalid_client & co: our configuration (#88)
+            raise
+        except IdentityProviderError as exc:
+            _warn("token.failed", exc)
+            raise
+
+    def _signing_key(self, discovery: Discovery, kid: str) -> Conversation:
+        fetch = self.jwks.begin(kid, self._clock())
+        if fetch is None:
+            key = self.jwks.key_for(kid)
+            if key is None:
+                # Not refused as forged: no fresh set was checked for this kid, and Okta may
+                # have just rotated. The person tries again in a moment (R34).
+                exc = IdentityProviderError(code="signing_keys_unavailable", status=503)
+                exc.add_note("jwks: unknown kid while refetching is rate-limited")
+                _warn("id_token.unknown_key", exc)
+                raise exc
+            return key
+        request = httpx.Request("GET", discovery.jwks_uri, headers={"Accept": "application/json"})
+        try:
+            response = yield from _call(request, "jwks")
+            self.jwks.update(
                 response.status_code,
                 response.headers.get("content-type", ""),
                 response.content,
-                expected_issuer=self._settings.issuer,
+                self._clock(),
+                response.headers.get("cache-control"),
             )
-            logger.info("okta discovery loaded", extra={"event": "discovery.loaded"})
-        return self.discovery
-
-    def _signing_key(self, discovery: Discovery, kid: str) -> Conversation:
-        now = self._clock()
-        if self.jwks.needs_fetch(kid, now):
-            self.jwks.mark_fetch_started(now)
-            request = httpx.Request(
-                "GET", discovery.jwks_uri, headers={"Accept": "application/json"}
-            )
-            try:
-                response = yield from _call(request, "jwks")
-                self.jwks.update(
-                    response.status_code,
-                    response.headers.get("content-type", ""),
-                    response.content,
-                    now,
-                    response.headers.get("cache-control"),
-                )
-            except IdentityProviderError:
-                # Keep whatever keys we had (R32, #80); fail only if the kid is still unknown.
-                if self.jwks.key_for(kid) is None:
-                    raise
+        except IdentityProviderError as exc:
+            # Keep whatever keys we had (R32, #80); fail only if the kid is still unknown.
+            _warn("jwks.failed", exc)
+            key = self.jwks.key_for(kid)
+            if key is None:
+                raise
+            return key
+        finally:
+            # Also on GeneratorExit (an abandoned sign-in): the next one may fetch.
+            self.jwks.finish(fetch)
         key = self.jwks.key_for(kid)
         if key is None:
-            raise InvalidIdToken(code="unknown_signing_key")
+            # A fresh set from Okta does not have it: not Okta's key (#70, #79).
+            exc403 = InvalidIdToken(code="unknown_signing_key")
+            exc403.add_note("id_token: kid not in Okta's current keys")
+            _warn("id_token.unknown_key", exc403)
+            raise exc403
         return key
+
+
+def _warn(event: str, exc: BaseException) -> None:
+    """Log an Okta failure once at WARNING with its fixed-phrase reason (never a secret)."""
+    # The notes are the fixed phrases _tokens._fail and _call attach; nothing upstream.
+    reason = "; ".join(getattr(exc, "__notes__", ())) or type(exc).__name__
+    logger.warning(
+        "okta sign-in failure %s: %s",
+        event,
+        reason,
+        extra={"event": event, "reason": reason, "code": getattr(exc, "code", None)},
+    )
+
+
+@contextlib.contextmanager
+def _warned(event: str, kind: type[Exception]) -> Iterator[None]:
+    """Log (see :func:`_warn`) and re-raise an exception of type ``kind``."""
+    try:
+        yield
+    except kind as exc:
+        _warn(event, exc)
+        raise
 
 
 def _call(
     request: httpx.Request, what: str
 ) -> Generator[httpx.Request, httpx.Response, httpx.Response]:
-    """Yield one request; turn transport failures into typed, page-ready errors (R34)."""
+    """Yield one request; turn transport failures into typed, page-ready errors (R34).
+
+    The error carries a note (``"token: timed out"``...) and is logged by the caller.
+    """
     try:
         response = yield request
     except httpx.TimeoutException as exc:
-        logger.warning("okta %s timed out", what, extra={"event": f"{what}.timeout"})
-        raise IdentityProviderError(
+        error = IdentityProviderError(
             "Okta took too long to answer. Please try again.", code="idp_timeout", status=504
-        ) from exc
-    except httpx.TransportError as exc:
-        logger.warning(
-            "okta %s unreachable: %s",
-            what,
-            type(exc).__name__,
-            extra={"event": f"{what}.unreachable"},
         )
-        raise IdentityProviderError(
+        error.add_note(f"{what}: timed out")
+        raise error from exc
+    except httpx.TransportError as exc:
+        error = IdentityProviderError(
             "Okta could not be reached. Please try again in a moment.",
             code="idp_unreachable",
             status=503,
-        ) from exc
-    except httpx.HTTPError as exc:
-        logger.warning(
-            "okta %s failed: %s", what, type(exc).__name__, extra={"event": f"{what}.failed"}
         )
-        raise IdentityProviderError(code="idp_bad_response") from exc
+        error.add_note(f"{what}: unreachable ({type(exc).__name__})")
+        raise error from exc
+    except httpx.HTTPError as exc:
+        error = IdentityProviderError(code="idp_bad_response")
+        error.add_note(f"{what}: bad response ({type(exc).__name__})")
+        raise error from exc
     return response

@@ -21,6 +21,7 @@ import hmac
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeGuard
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "Discovery",
     "JWKSCache",
+    "KeyFetch",
     "TokenSet",
     "freshness",
     "parse_discovery",
@@ -92,6 +94,7 @@ _CONFIG_MESSAGE = (
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,7 +168,9 @@ def _is_endpoint_url(value: object) -> TypeGuard[str]:
         parts.port  # noqa: B018 -- evaluated for its ValueError on a malformed port
     except ValueError:
         return False
-    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+    # Any "@" in the authority makes username a str ("" for "@host" and ":pw@host"), so this
+    # one test refuses every userinfo: credentials in an endpoint URL are never legitimate.
+    if not host or parts.username is not None or parts.fragment:
         return False
     if parts.scheme == "https":
         return True
@@ -204,17 +209,49 @@ class Discovery:
     authorization_response_iss_parameter_supported: bool = False
 
 
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an absolute URL, the port made explicit; ``None`` if unusable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if not parts.hostname or default is None:
+        return None
+    return parts.scheme, parts.hostname, default if port is None else port
+
+
+def _endpoint(value: object, name: str, issuer_origin: tuple[str, str, int]) -> str:
+    """Discovery's ``name`` member, checked to be an endpoint URL on the issuer's origin.
+
+    Matching ``issuer`` is not enough (R5): a document that names the right issuer but puts
+    the token endpoint or the JWKS elsewhere would receive the PKCE verifier and the client
+    secret, or choose the keys that tokens are checked with; and the browser is sent to
+    ``end_session_endpoint`` with an ``id_token_hint``.  Okta serves every endpoint of both
+    the org and custom authorization servers from the issuer's own origin (protocol.md §1).
+    """
+    if not _is_endpoint_url(value):
+        _fail(IdentityProviderError, f"discovery: bad {name}", status=502)
+    if _origin(value) != issuer_origin:
+        _fail(IdentityProviderError, f"discovery: {name} not on the issuer's origin", status=502)
+    return value
+
+
 def parse_discovery(
     status: int, content_type: str, body: bytes, *, expected_issuer: str
 ) -> Discovery:
     """Validate an ``/.well-known/openid-configuration`` answer.
 
-    The issuer must equal ``expected_issuer`` byte for byte (RFC 8414 §3.3, OIDC Discovery §4.3):
-    otherwise metadata served from elsewhere could redirect the token endpoint or the JWKS.
+    The issuer must equal ``expected_issuer`` byte for byte (RFC 8414 §3.3, OIDC Discovery §4.3),
+    and ``token_endpoint``, ``jwks_uri`` and ``end_session_endpoint`` must be on the issuer's
+    origin (same scheme, host and port; no userinfo): otherwise metadata served from elsewhere,
+    or tampered with, could redirect the token exchange, the JWKS or the logout.
 
     Raises:
         IdentityProviderError: 503 when Okta answered with a server error (likely transient),
-            502 for anything else that is not a well-formed, matching document.
+            502 for anything else that is not a well-formed, matching document.  The note
+            names the failed check (and the endpoint), for the logs.
     """
     if status != 200:
         # 5xx at discovery usually means "try again shortly"; anything else is nonsense.
@@ -231,14 +268,16 @@ def parse_discovery(
     issuer = doc.get("issuer")
     if not isinstance(issuer, str) or issuer != expected_issuer:
         _fail(IdentityProviderError, "discovery: issuer mismatch", status=502)
-    token_endpoint = doc.get("token_endpoint")
-    jwks_uri = doc.get("jwks_uri")
-    if not _is_endpoint_url(token_endpoint) or not _is_endpoint_url(jwks_uri):
-        _fail(IdentityProviderError, "discovery: bad token_endpoint or jwks_uri", status=502)
+    issuer_origin = _origin(issuer)
+    if issuer_origin is None:
+        # Settings validate the issuer; this only guards callers that pass something else.
+        _fail(IdentityProviderError, "discovery: issuer is not an absolute URL", status=502)
+    token_endpoint = _endpoint(doc.get("token_endpoint"), "token_endpoint", issuer_origin)
+    jwks_uri = _endpoint(doc.get("jwks_uri"), "jwks_uri", issuer_origin)
     end_session = doc.get("end_session_endpoint")
-    if end_session is not None and not _is_endpoint_url(end_session):
+    if end_session is not None:
         # Optional, but a present-and-bogus value means the document cannot be trusted.
-        _fail(IdentityProviderError, "discovery: bad end_session_endpoint", status=502)
+        end_session = _endpoint(end_session, "end_session_endpoint", issuer_origin)
     iss_supported = doc.get("authorization_response_iss_parameter_supported", False)
     if not isinstance(iss_supported, bool):
         _fail(IdentityProviderError, "discovery: bad iss_parameter_supported", status=502)
@@ -367,34 +406,80 @@ def _rsa_key_from_jwk(jwk: object) -> tuple[str, RSAPublicKey] | None:
     return kid, key
 
 
+@dataclass(frozen=True, eq=False, slots=True)
+class KeyFetch:
+    """A JWKS fetch the caller is to make, as decided by :meth:`JWKSCache.begin`.
+
+    ``leader`` is false when the caller joins a fetch another caller already has in flight:
+    it sends the same GET (the adapters share concurrent GETs of one URL) instead of being
+    turned away for a key that is on its way.
+    """
+
+    leader: bool
+    started: float
+
+
 class JWKSCache:
-    """Okta's signing keys, with refetch-once-on-unknown-kid and last-known-good semantics.
+    """Okta's signing keys: an unknown ``kid`` is fetched at once, rate-limited and
+    single-flight, and the last good keys are kept when a fetch fails (R32, catalogue B7).
 
     The cache holds no clock and does no I/O; the caller drives it::
 
-        if cache.needs_fetch(kid, now):
-            cache.mark_fetch_started(now)     # before awaiting, so a burst fetches once
-            response = await client.get(jwks_uri)
-            cache.update(response.status_code, content_type, body, now)
-        key = cache.key_for(kid)              # None -> reject the token (fail closed)
+        fetch = cache.begin(kid, now)          # atomic: decides, and records a leader
+        if fetch is not None:
+            try:
+                response = get(jwks_uri)       # leader and joiners send the same GET
+                cache.update(response.status_code, content_type, body, now)
+            finally:
+                cache.finish(fetch)
+        key = cache.key_for(kid)
 
-    Single-flight across concurrent requests still needs a lock in the caller; this class only
-    guarantees that, once an attempt is recorded, unknown kids do not trigger another one until
-    ``cooldown`` seconds have passed (#79).
+    After ``key_for`` returns ``None`` the reason matters: if this caller's fetch succeeded,
+    the kid is not Okta's (a forged or foreign token: reject it); if the fetch failed or
+    :meth:`begin` returned ``None``, the keys could not be checked (Okta is unreachable, or a
+    flood of unknown kids is being rate-limited): the person should try again shortly.
+
+    Fetches are paced by a token bucket: ``burst`` fetches at once, then one per ``refill``
+    seconds.  A rotation is therefore picked up however soon after the previous fetch it
+    happens, and a failed fetch is retried on the next sign-in, while a flood of forged kids
+    costs Okta one request per ``refill`` seconds (#79).  A flight that never called
+    :meth:`finish` stops counting as in flight after ``flight_timeout`` seconds.
     """
 
-    __slots__ = ("_cooldown", "_fetched", "_fresh_until", "_keys", "_last_attempt", "_max_keys")
+    __slots__ = (
+        "_bucket_time",
+        "_burst",
+        "_flight",
+        "_flight_timeout",
+        "_fresh_until",
+        "_keys",
+        "_lock",
+        "_max_keys",
+        "_refill",
+        "_tokens",
+    )
 
-    def __init__(self, *, cooldown: float = 30.0, max_keys: int = 20) -> None:
-        if cooldown < 0 or max_keys < 1:
-            raise ValueError("cooldown must be >= 0 and max_keys >= 1")
-        self._cooldown = cooldown
+    def __init__(
+        self,
+        *,
+        burst: int = 3,
+        refill: float = 5.0,
+        flight_timeout: float = 30.0,
+        max_keys: int = 20,
+    ) -> None:
+        if burst < 1 or refill <= 0 or flight_timeout <= 0 or max_keys < 1:
+            raise ValueError("burst and max_keys must be >= 1, refill and flight_timeout > 0")
+        self._burst = float(burst)
+        self._refill = refill
+        self._flight_timeout = flight_timeout
         self._max_keys = max_keys
         self._keys: dict[str, RSAPublicKey] = {}
-        self._fetched = False
-        # -inf: "never attempted", so the first cooldown comparison is always satisfied.
-        self._last_attempt = float("-inf")
         self._fresh_until = float("-inf")
+        self._tokens = float(burst)
+        self._bucket_time = float("-inf")
+        self._flight: KeyFetch | None = None
+        # WSGI servers run sign-ins on several threads; begin() must decide atomically.
+        self._lock = threading.Lock()
 
     @property
     def kids(self) -> frozenset[str]:
@@ -405,24 +490,43 @@ class JWKSCache:
         """The trusted public key with this ``kid``, or ``None``.  Never "try all keys" (R32)."""
         return self._keys.get(kid)
 
-    def needs_fetch(self, kid: str, now: float) -> bool:
-        """Whether the caller should fetch the JWKS before looking up ``kid``.
+    def begin(self, kid: str, now: float) -> KeyFetch | None:
+        """Whether the caller must fetch the JWKS before looking up ``kid``.
 
-        True when no fetch has succeeded yet, or when ``kid`` is unknown (key rotation, #78)
-        or the keys are older than Okta's ``Cache-Control`` allowed (a key Okta dropped
-        stops being trusted, R32), and at least ``cooldown`` seconds have passed since the
-        last attempt.  Inside the cooldown an unknown kid is simply rejected, so a flood of
-        forged kids costs Okta at most one request per cooldown (#79).
+        ``None`` when ``kid`` is known and its keys are fresh; also when a fetch would be
+        needed but is not allowed now (a known kid then keeps its last good key; an unknown
+        kid cannot be checked).  Otherwise a :class:`KeyFetch`: joining the fetch in flight
+        for an unknown kid, or leading a new one (unknown kid, keys older than Okta's
+        ``Cache-Control`` allowed, or none yet) when the bucket allows it.  A known kid does
+        not wait for a flight: its key is good until the new set says otherwise.
         """
-        if not self._fetched:
-            return True
-        if kid in self._keys and now < self._fresh_until:
-            return False
-        return now - self._last_attempt >= self._cooldown
+        with self._lock:
+            known = kid in self._keys
+            if known and now < self._fresh_until:
+                return None
+            flight = self._flight
+            if flight is not None and now - flight.started < self._flight_timeout:
+                return None if known else KeyFetch(leader=False, started=flight.started)
+            if not self._take_token(now):
+                return None
+            self._flight = KeyFetch(leader=True, started=now)
+            return self._flight
 
-    def mark_fetch_started(self, now: float) -> None:
-        """Record a fetch attempt at ``now``; the cooldown runs from here even if it fails."""
-        self._last_attempt = now
+    def finish(self, fetch: KeyFetch) -> None:
+        """The caller's fetch is over (answered, failed or abandoned): call it in ``finally``."""
+        with self._lock:
+            if self._flight is fetch:
+                self._flight = None
+
+    def _take_token(self, now: float) -> bool:
+        # max(0, ...): a wall clock that steps back must not drain the bucket.
+        elapsed = max(0.0, now - self._bucket_time)
+        self._tokens = min(self._burst, self._tokens + elapsed / self._refill)
+        self._bucket_time = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def update(
         self,
@@ -442,9 +546,6 @@ class JWKSCache:
         :class:`IdentityProviderError` (503) is raised; the caller then verifies with what it
         has, or fails with "sign-in temporarily unavailable" if it has nothing.
         """
-        # Count the response as an attempt too, in case the caller did not mark one; max()
-        # so a late-arriving response cannot shorten a cooldown that a newer attempt started.
-        self._last_attempt = max(self._last_attempt, now)
         if status != 200:
             _fail(IdentityProviderError, "jwks: unexpected HTTP status", status=503)
         if _media_type(content_type) not in _JWKS_TYPES:
@@ -470,9 +571,9 @@ class JWKSCache:
                 keys[kid] = key
         if not keys:
             _fail(IdentityProviderError, "jwks: no usable RS256 signing key", status=503)
-        self._keys = keys
-        self._fetched = True
-        self._fresh_until = now + freshness(cache_control)
+        with self._lock:
+            self._keys = keys
+            self._fresh_until = now + freshness(cache_control)
 
 
 #: How long keys stay fresh when Okta's answer carries no usable ``max-age``.

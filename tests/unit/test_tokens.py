@@ -385,6 +385,27 @@ def test_rejected_tokens(
     assert_no_leak(exc, NONCE, "00u1egri51r4PYyfE1d7", *[s for s in token.split(".") if len(s) > 8])
 
 
+@pytest.mark.parametrize("header", ["jwk", "jku", "x5u", "x5c"])
+def test_key_supplying_headers_refused_even_when_signed_by_the_trusted_key(
+    signing_key: rsa.RSAPrivateKey, header: str
+) -> None:
+    """#70, each rule on its own: the token is otherwise valid and signed by the very key we
+    trust, so only the key-supplying-header rule can refuse it."""
+    values: dict[str, Any] = {
+        "jwk": jwk(signing_key),  # even the trusted key's own public JWK
+        "jku": "https://example.okta.com/oauth2/default/v1/keys",
+        "x5u": "https://example.okta.com/cert.pem",
+        "x5c": ["MIIB"],
+    }
+    plain = raw_token(signing_key, {"alg": "RS256", "kid": KID}, claims())
+    assert validate(plain, signing_key.public_key())["sub"]  # the control: accepted
+    token = raw_token(signing_key, {"alg": "RS256", "kid": KID, header: values[header]}, claims())
+    for check in (read_kid, lambda t: validate(t, signing_key.public_key())):
+        with pytest.raises(InvalidIdToken) as info:
+            check(token)
+        assert info.value.__notes__ == ["id_token: key-supplying header present"]
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -495,14 +516,28 @@ def test_empty_expected_nonce_rejects(signing_key: rsa.RSAPrivateKey) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_fresh_cache_needs_fetch(signing_key: rsa.RSAPrivateKey) -> None:
+def fetched(cache: JWKSCache, body: bytes, now: float, cache_control: str | None = None) -> None:
+    """One fetch as OktaConversation makes it: begin (must lead), update, finish."""
+    fetch = cache.begin("any-unknown-kid", now)
+    assert fetch is not None
+    assert fetch.leader
+    try:
+        cache.update(200, JSON, body, now, cache_control)
+    finally:
+        cache.finish(fetch)
+
+
+def test_fresh_cache_fetches_then_serves_from_memory(signing_key: rsa.RSAPrivateKey) -> None:
     cache = JWKSCache()
     assert cache.kids == frozenset()
     assert cache.key_for(KID) is None
-    assert cache.needs_fetch(KID, NOW)
+    fetch = cache.begin(KID, NOW)
+    assert fetch is not None
+    assert fetch.leader
     cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW)
+    cache.finish(fetch)
     assert cache.kids == {KID}
-    assert not cache.needs_fetch(KID, NOW + 1)
+    assert cache.begin(KID, NOW + 1) is None
     key = cache.key_for(KID)
     assert isinstance(key, rsa.RSAPublicKey)
     assert key.public_numbers() == signing_key.public_key().public_numbers()
@@ -510,33 +545,119 @@ def test_fresh_cache_needs_fetch(signing_key: rsa.RSAPrivateKey) -> None:
     assert validate(mint(signing_key), key)["sub"]
 
 
-def test_unknown_kid_refetches_once_then_cooldown(
+def test_rotation_one_second_after_a_fetch_is_fetched_at_once(
     signing_key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey
 ) -> None:
-    """#78 rotation: one refetch verifies; #79 a burst of unknown kids fetches once."""
-    cache = JWKSCache(cooldown=30.0)
-    cache.mark_fetch_started(NOW)
-    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW)
-    # Inside the cooldown an unknown kid does not trigger a fetch.
-    assert not cache.needs_fetch("kid-2026-b", NOW + 29.9)
-    # Once it has elapsed, it does -- exactly once for a burst.
-    later = NOW + 30
-    fetches = 0
-    for i in range(1000):
-        if cache.needs_fetch(f"forged-{i}", later + i * 0.001):
-            cache.mark_fetch_started(later + i * 0.001)
-            fetches += 1
-    assert fetches == 1
+    """#78 / issue 17: no 30 s window in which a freshly rotated key is refused."""
+    cache = JWKSCache()
+    fetched(cache, jwks_body(jwk(signing_key)), NOW)
+    fetch = cache.begin("kid-2026-b", NOW + 1)
+    assert fetch is not None
+    assert fetch.leader
+    cache.update(200, JSON, jwks_body(jwk(other_key, kid="kid-2026-b")), NOW + 1)
+    cache.finish(fetch)
     # The rotated set now contains the new key; the old one is dropped.
-    cache.update(200, JSON, jwks_body(jwk(other_key, kid="kid-2026-b")), later + 0.5)
     assert cache.kids == {"kid-2026-b"}
     assert cache.key_for(KID) is None
-    new_key = cache.key_for("kid-2026-b")
-    assert validate(mint(other_key, kid="kid-2026-b"), new_key)["sub"]
-    # Known kids need no fetch while the keys are fresh (an hour without Cache-Control),
-    # and a refresh once they are stale, so a key Okta dropped stops being trusted.
-    assert not cache.needs_fetch("kid-2026-b", later + 10)
-    assert cache.needs_fetch("kid-2026-b", later + 10_000)
+    assert validate(mint(other_key, kid="kid-2026-b"), cache.key_for("kid-2026-b"))["sub"]
+
+
+def test_forged_kid_flood_is_rate_limited(signing_key: rsa.RSAPrivateKey) -> None:
+    """#79: a flood of unknown kids costs Okta ``burst`` fetches, then one per ``refill``."""
+    cache = JWKSCache(burst=3, refill=5.0)
+    fetched(cache, jwks_body(jwk(signing_key)), NOW)  # the first sign-in: one token spent
+    fetches = 0
+    # 100 forged kids a second for a minute, each fetch answered at once.
+    for i in range(6000):
+        now = NOW + i * 0.01
+        fetch = cache.begin(f"forged-{i}", now)
+        if fetch is not None:
+            assert fetch.leader
+            fetches += 1
+            cache.finish(fetch)
+    assert fetches == 2 + 11  # the rest of the burst, then one every 5 s
+    # A known kid is served from memory throughout, and needs no token.
+    assert cache.begin(KID, NOW + 60) is None
+    assert cache.key_for(KID) is not None
+
+
+def test_unknown_kid_joins_the_fetch_in_flight(
+    signing_key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey
+) -> None:
+    """Single flight: a second sign-in with the new kid rides on the first one's fetch
+    (the adapters share the GET) instead of being refused while the key is on its way."""
+    cache = JWKSCache(burst=1, refill=60.0)
+    leader = cache.begin("kid-2026-b", NOW)
+    assert leader is not None
+    assert leader.leader
+    joiner = cache.begin("kid-2026-b", NOW + 0.1)
+    assert joiner is not None
+    assert not joiner.leader
+    assert joiner.started == NOW
+    other = cache.begin("kid-2026-c", NOW + 0.2)  # any unknown kid joins: one fetch in flight
+    assert other is not None
+    assert not other.leader
+    body = jwks_body(jwk(signing_key), jwk(other_key, kid="kid-2026-b"))
+    cache.update(200, JSON, body, NOW + 0.3)
+    cache.update(200, JSON, body, NOW + 0.3)  # the joiner applies the same answer
+    cache.finish(joiner)
+    cache.finish(other)
+    # A joiner finishing does not end the leader's flight.
+    assert not cache.begin("kid-2026-d", NOW + 0.4).leader  # type: ignore[union-attr]
+    cache.finish(leader)
+    assert cache.key_for("kid-2026-b") is not None
+    # Joiners spent no token, but the leader did: the bucket (of one) is empty now.
+    assert cache.begin("kid-2026-d", NOW + 0.5) is None
+
+
+def test_known_stale_kid_does_not_wait_for_a_flight(signing_key: rsa.RSAPrivateKey) -> None:
+    cache = JWKSCache()
+    fetched(cache, jwks_body(jwk(signing_key)), NOW, "max-age=600")
+    leader = cache.begin("kid-new", NOW + 700)
+    assert leader is not None
+    # Its key is good until a new set says otherwise.
+    assert cache.begin(KID, NOW + 700) is None
+    assert cache.key_for(KID) is not None
+
+
+def test_abandoned_flight_expires(signing_key: rsa.RSAPrivateKey) -> None:
+    """A leader that never calls finish() (a crashed worker thread) cannot block fetching,
+    nor make every later caller a "joiner" outside the rate limit."""
+    cache = JWKSCache(flight_timeout=10.0)
+    stuck = cache.begin(KID, NOW)
+    assert stuck is not None
+    assert not cache.begin(KID, NOW + 9.9).leader  # type: ignore[union-attr]
+    fresh = cache.begin(KID, NOW + 10)
+    assert fresh is not None
+    assert fresh.leader
+    cache.finish(stuck)  # too late: it no longer owns the flight
+    assert not cache.begin(KID, NOW + 11).leader  # type: ignore[union-attr]
+    cache.finish(fresh)
+    assert cache.begin(KID, NOW + 12).leader  # type: ignore[union-attr]
+
+
+def test_failed_fetch_is_retried_at_once(signing_key: rsa.RSAPrivateKey) -> None:
+    """No cooldown is armed by a failure: the next sign-in tries again."""
+    cache = JWKSCache()
+    fetch = cache.begin(KID, NOW)
+    assert fetch is not None
+    with pytest.raises(IdentityProviderError):
+        cache.update(503, "text/html", b"<html>", NOW)
+    cache.finish(fetch)
+    retry = cache.begin(KID, NOW + 0.5)
+    assert retry is not None
+    assert retry.leader
+    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW + 0.5)
+    cache.finish(retry)
+    assert cache.key_for(KID) is not None
+
+
+def test_clock_stepping_back_keeps_the_bucket(signing_key: rsa.RSAPrivateKey) -> None:
+    cache = JWKSCache(burst=2, refill=5.0)
+    fetched(cache, jwks_body(jwk(signing_key)), NOW)
+    fetched(cache, jwks_body(jwk(signing_key)), NOW - 3600)  # the wall clock stepped back
+    assert cache.begin("forged", NOW - 3600) is None  # two of two spent
+    assert cache.begin("forged", NOW - 3595) is not None  # refills from the new reading
 
 
 @pytest.mark.parametrize(
@@ -560,29 +681,24 @@ def test_keys_freshness_from_cache_control(header: str | None, seconds: float) -
 def test_stale_keys_are_refetched_and_a_dropped_key_stops_being_trusted(
     signing_key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey
 ) -> None:
-    cache = JWKSCache(cooldown=30.0)
-    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW, "max-age=600")
-    assert not cache.needs_fetch(KID, NOW + 599)
-    assert cache.needs_fetch(KID, NOW + 600)
-    cache.mark_fetch_started(NOW + 600)
-    assert not cache.needs_fetch(KID, NOW + 601)  # the cooldown holds for known kids too
+    cache = JWKSCache(burst=2, refill=60.0)
+    fetched(cache, jwks_body(jwk(signing_key)), NOW, "max-age=600")
+    assert cache.begin(KID, NOW + 599) is None
+    fetch = cache.begin(KID, NOW + 600)
+    assert fetch is not None
+    assert fetch.leader
     cache.update(200, JSON, jwks_body(jwk(other_key, kid="kid-2026-b")), NOW + 601)
+    cache.finish(fetch)
     assert cache.key_for(KID) is None
 
 
-def test_cooldown_runs_from_update_if_not_marked(signing_key: rsa.RSAPrivateKey) -> None:
-    cache = JWKSCache(cooldown=30.0)
-    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW)
-    assert not cache.needs_fetch("other", NOW + 29)
-    assert cache.needs_fetch("other", NOW + 30)
-
-
-def test_late_update_does_not_shorten_cooldown(signing_key: rsa.RSAPrivateKey) -> None:
-    cache = JWKSCache(cooldown=30.0)
-    cache.mark_fetch_started(NOW + 100)
-    cache.update(200, JSON, jwks_body(jwk(signing_key)), NOW)  # stamped earlier
-    assert not cache.needs_fetch("other", NOW + 129)
-    assert cache.needs_fetch("other", NOW + 130)
+def test_stale_known_kid_keeps_its_key_when_fetching_is_rate_limited(
+    signing_key: rsa.RSAPrivateKey,
+) -> None:
+    cache = JWKSCache(burst=1, refill=600.0)
+    fetched(cache, jwks_body(jwk(signing_key)), NOW, "max-age=60")
+    assert cache.begin(KID, NOW + 61) is None  # stale, but no token: use what we have
+    assert cache.key_for(KID) is not None
 
 
 @pytest.mark.parametrize(
@@ -615,18 +731,20 @@ def test_jwks_failure_keeps_last_known_good(
     assert_no_leak(info.value, "oops", "<html>")
     assert cache.kids == {KID}
     assert cache.key_for(KID) is not None
-    assert not cache.needs_fetch(KID, NOW + 61)
+    assert cache.begin(KID, NOW + 61) is None  # still fresh: the failure changed nothing
 
 
 def test_jwks_failure_without_cache(signing_key: rsa.RSAPrivateKey) -> None:
     cache = JWKSCache()
-    cache.mark_fetch_started(NOW)
+    fetch = cache.begin(KID, NOW)
+    assert fetch is not None
     with pytest.raises(IdentityProviderError) as info:
         cache.update(500, "text/html", b"<html>", NOW)
+    cache.finish(fetch)
     assert info.value.status == 503
     assert cache.kids == frozenset()
     # No successful fetch yet: the next sign-in may try again.
-    assert cache.needs_fetch(KID, NOW + 1)
+    assert cache.begin(KID, NOW + 1) is not None
 
 
 def _jwk_variants(key: rsa.RSAPrivateKey, weak: rsa.RSAPrivateKey) -> dict[str, Any]:
@@ -750,9 +868,12 @@ def test_jwks_content_types(signing_key: rsa.RSAPrivateKey, content_type: str) -
     assert cache.kids == {KID}
 
 
-@pytest.mark.parametrize("kwargs", [{"cooldown": -1.0}, {"max_keys": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"burst": 0}, {"refill": 0.0}, {"refill": -1.0}, {"flight_timeout": 0.0}, {"max_keys": 0}],
+)
 def test_cache_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="cooldown"):
+    with pytest.raises(ValueError, match="burst"):
         JWKSCache(**kwargs)
 
 
@@ -954,7 +1075,10 @@ def test_discovery_optional_fields() -> None:
 )
 def test_discovery_allows_http_on_loopback(base: str) -> None:
     body = discovery_json(
-        issuer=base, token_endpoint=f"{base}/v1/token", jwks_uri=f"{base}/v1/keys"
+        issuer=base,
+        token_endpoint=f"{base}/v1/token",
+        jwks_uri=f"{base}/v1/keys",
+        end_session_endpoint=f"{base}/v1/logout",
     )
     assert parse_discovery(200, JSON, body, expected_issuer=base).jwks_uri == f"{base}/v1/keys"
 
@@ -985,6 +1109,9 @@ BAD_URLS = [
     pytest.param("/v1/token", id="relative"),
     pytest.param("https:///v1/token", id="no-host"),
     pytest.param("https://user:pw@example.okta.com/token", id="userinfo"),
+    pytest.param("https://user@example.okta.com/token", id="username-only"),
+    pytest.param("https://:pw@example.okta.com/token", id="password-only"),
+    pytest.param("https://@example.okta.com/token", id="empty-userinfo"),
     pytest.param("https://example.okta.com/token#frag", id="fragment"),
     pytest.param("https://example.okta.com/to ken", id="space"),
     pytest.param("https://example.okta.com\\@evil.example/", id="backslash"),
@@ -1008,8 +1135,114 @@ def test_discovery_endpoints_must_be_https(field: str, url: Any) -> None:
 
 @pytest.mark.parametrize("url", [p for p in BAD_URLS if p.values[0] not in (None, _DROP)])
 def test_discovery_bad_end_session_endpoint(url: Any) -> None:
-    with pytest.raises(IdentityProviderError):
+    with pytest.raises(IdentityProviderError) as info:
         parse_discovery(200, JSON, discovery_json(end_session_endpoint=url), expected_issuer=ISSUER)
+    assert info.value.__notes__ == ["discovery: bad end_session_endpoint"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("https://user@example.okta.com/oauth2/default/v1/token", id="username"),
+        pytest.param("https://user:pw@example.okta.com/oauth2/default/v1/token", id="user-pw"),
+        pytest.param("https://:pw@example.okta.com/oauth2/default/v1/token", id="password"),
+    ],
+)
+@pytest.mark.parametrize("field", ["token_endpoint", "jwks_uri", "end_session_endpoint"])
+def test_discovery_endpoint_with_userinfo_is_refused(field: str, url: str) -> None:
+    """Same host as the issuer, so the origin check alone would pass: the userinfo rule must
+    refuse it (a mutation survivor: ``user@`` alone was never tested)."""
+    with pytest.raises(IdentityProviderError) as info:
+        parse_discovery(200, JSON, discovery_json(**{field: url}), expected_issuer=ISSUER)
+    assert info.value.status == 502
+    assert info.value.__notes__ == [f"discovery: bad {field}"]
+
+
+OTHER_ORIGINS = [
+    pytest.param("https://evil.example/oauth2/default/v1/x", id="other-host"),
+    pytest.param("https://example.okta.com.evil.example/oauth2/default/v1/x", id="suffix-host"),
+    pytest.param("https://sub.example.okta.com/oauth2/default/v1/x", id="subdomain"),
+    pytest.param("https://okta.com/oauth2/default/v1/x", id="parent-domain"),
+    pytest.param("https://example.okta.com:8443/oauth2/default/v1/x", id="other-port"),
+    pytest.param("https://93.184.216.34/oauth2/default/v1/x", id="ip-address"),
+]
+
+
+@pytest.mark.parametrize("url", OTHER_ORIGINS)
+@pytest.mark.parametrize("field", ["token_endpoint", "jwks_uri", "end_session_endpoint"])
+def test_discovery_endpoints_must_be_on_the_issuers_origin(field: str, url: str) -> None:
+    """Issue 10: the right ``issuer`` with an endpoint elsewhere is a configuration error
+    that names the endpoint; the verifier, secret, keys or logout never go there."""
+    with pytest.raises(IdentityProviderError) as info:
+        parse_discovery(200, JSON, discovery_json(**{field: url}), expected_issuer=ISSUER)
+    exc = info.value
+    assert exc.status == 502
+    assert exc.public_message == IdentityProviderError.public_message  # generic page
+    assert exc.__notes__ == [f"discovery: {field} not on the issuer's origin"]
+
+
+@pytest.mark.parametrize(
+    ("issuer", "endpoint"),
+    [
+        pytest.param(ISSUER, "https://EXAMPLE.okta.com/oauth2/default/v1/token", id="host-case"),
+        pytest.param(ISSUER, "https://example.okta.com:443/oauth2/default/v1/token", id="port-443"),
+        pytest.param(ISSUER, "https://example.okta.com/oauth2/v1/token", id="org-as-path"),
+        pytest.param(
+            "https://example.okta.com", "https://example.okta.com/oauth2/v1/keys", id="org-as"
+        ),
+        pytest.param(
+            "https://example.okta.com:443/oauth2/default",
+            "https://example.okta.com/oauth2/default/v1/token",
+            id="issuer-port-443",
+        ),
+        pytest.param(
+            "http://localhost:8080/oauth2/default",
+            "http://localhost:8080/oauth2/default/v1/token",
+            id="loopback",
+        ),
+    ],
+)
+def test_same_origin_endpoints_are_accepted(issuer: str, endpoint: str) -> None:
+    """Org and custom authorization servers both serve under https://{org}/oauth2/..."""
+    body = discovery_json(
+        issuer=issuer, token_endpoint=endpoint, jwks_uri=endpoint, end_session_endpoint=endpoint
+    )
+    result = parse_discovery(200, JSON, body, expected_issuer=issuer)
+    assert result.token_endpoint == result.jwks_uri == result.end_session_endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    ("issuer", "endpoint"),
+    [
+        pytest.param(
+            "http://localhost:8080", "https://localhost:8080/oauth2/v1/token", id="scheme-differs"
+        ),
+        pytest.param("http://localhost:8080", "http://localhost:9090/oauth2/v1/token", id="port"),
+        pytest.param("http://localhost:8080", "http://127.0.0.1:8080/oauth2/v1/token", id="host"),
+        pytest.param("http://localhost", "http://localhost:8080/oauth2/v1/token", id="port-80"),
+    ],
+)
+def test_loopback_origin_is_exact_too(issuer: str, endpoint: str) -> None:
+    body = discovery_json(issuer=issuer, token_endpoint=endpoint)
+    with pytest.raises(IdentityProviderError) as info:
+        parse_discovery(200, JSON, body, expected_issuer=issuer)
+    assert info.value.__notes__ == ["discovery: token_endpoint not on the issuer's origin"]
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        pytest.param("urn:example:issuer", id="not-a-url"),
+        pytest.param("https://example.okta.com:99999/oauth2/default", id="bad-port"),
+        pytest.param("ftp://example.okta.com/oauth2/default", id="ftp"),
+    ],
+)
+def test_discovery_with_an_unusable_issuer_fails_closed(issuer: str) -> None:
+    """Settings refuse such issuers; called directly, parse_discovery still does not guess."""
+    body = discovery_json(issuer=issuer)
+    with pytest.raises(IdentityProviderError) as info:
+        parse_discovery(200, JSON, body, expected_issuer=issuer)
+    assert info.value.__notes__ == ["discovery: issuer is not an absolute URL"]
 
 
 @pytest.mark.parametrize(
