@@ -172,6 +172,8 @@ def test_6_plain_http_redirect_uri_is_refused(uri: str) -> None:
         make_settings(redirect_uri=uri)
     settings = make_settings(redirect_uri=uri, allow_insecure_http=True)
     assert settings.session_cookie_name == "omw_session"
+    with pytest.raises(ConfigurationError, match="cookie_secure=True needs an https"):
+        make_settings(redirect_uri=uri, allow_insecure_http=True, cookie_secure=True)
 
 
 @pytest.mark.parametrize(
@@ -211,6 +213,21 @@ def test_13_replayed_transaction_cookie_makes_no_token_call(
         assert replay.status_code == 403
         assert "already used" in replay.text
         assert SESSION not in replay.headers.get("set-cookie", "")
+    assert okta.token.call_count == 1
+
+
+def test_13_replay_with_a_live_session_goes_home(client: Browser, okta: FakeOkta) -> None:
+    config = start_login(client, "/reports")
+    txn = next(c.value for c in client.cookies.jar if c.name == TXN)
+    assert client.get(callback_url(config, okta.issue_code(config)), headers=NAV).status_code == 302
+    session = next(c.value for c in client.cookies.jar if c.name == SESSION)
+    client.cookies.clear()
+    replay = client.get(
+        callback_url(config, okta.issue_code(config)),
+        headers={**NAV, "cookie": f"{TXN}={txn}; {SESSION}={session}"},
+    )
+    assert replay.status_code == 302
+    assert replay.headers["location"] == "/"
     assert okta.token.call_count == 1
 
 
@@ -320,6 +337,16 @@ def test_16_websocket_origins_must_be_origins(bad: str) -> None:
         make_settings(websocket_origins="https://a.example")
 
 
+def test_16_cross_origin_without_a_cookie_is_refused_quietly(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    mw = OktaMagicLink(_ws_app(), make_settings(), clock=clock)
+    with caplog.at_level(logging.INFO, logger="okta_magiclink_mw"):
+        sent = anyio.run(_websocket, mw, "/ws", [(b"origin", b"https://evil.example")])
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert caplog.records == []
+
+
 def test_16_cross_origin_refusal_is_logged(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -382,6 +409,7 @@ def _config_of(html: str) -> dict[str, Any]:
         "https://app.example/login?state=x",  # our own pages are never a return target
         "https://app.example//evil.example/x",
         "not a url at all \x00",
+        "https://[bad",  # not even parseable
     ],
 )
 def test_20_form_post_returns_to_root_without_a_safe_referer(client: Browser, referer: str) -> None:
