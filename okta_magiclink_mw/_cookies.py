@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -14,8 +15,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 MAX_SET_COOKIE_BYTES = 4096
 #: Work bound on the Cookie header (R26, catalogue #62/#63): longer headers are read no further.
 MAX_COOKIE_HEADER_BYTES = 16_384
-_MAX_COOKIE_PAIRS = 64
 _MAX_VALUES = 4
+_REMEMBERED_HEADER_BYTES = 4096
 #: What :meth:`CookieCodec.dumps` writes: URL-safe base64 segments joined by dots (a leading
 #: dot marks a compressed payload).
 _TOKEN = re.compile(r"\.?[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
@@ -84,7 +85,7 @@ def cookie_values(header: str, name: str) -> list[str]:
       is read differently by the two frameworks and is skipped;
     * after a quoted value that does not close before its ``;``, nothing is read:
       Werkzeug lets such a value run across ``;`` and would see no cookie there;
-    * the work is bounded: the first 16 KB and 64 pairs, at most 4 values.
+    * the work is bounded: the first 16 KB (whole pairs only), at most 4 values.
 
     Duplicates are all returned, in order; what they mean is the caller's rule (see
     :meth:`~okta_magiclink_mw._sessions.SessionManager.read`).
@@ -94,23 +95,22 @@ def cookie_values(header: str, name: str) -> list[str]:
         header = header[: max(header.rfind(";", 0, MAX_COOKIE_HEADER_BYTES), 0)]
     needle = name + "="
     size = len(needle)
-    limit = _unambiguous_length(header) if '"' in header else len(header)
+    quoted = '"' in header
+    limit = _unambiguous_length(header) if quoted else len(header)
     found: list[str] = []
     start = header.find(needle, 0, limit)
     while start != -1:
         end = header.find(";", start + size)
         if _starts_pair(header, start):
-            if header.count(";", 0, start) >= _MAX_COOKIE_PAIRS:
-                break
             value = header[start + size : end if end != -1 else len(header)].strip(" \t")
             # Werkzeug refuses a value with a space, tab or quote inside; Starlette strips
             # every kind of whitespace at the ends: such a value is not the same for both.
-            if not (
+            if value and not (
                 " " in value
                 or "\t" in value
-                or '"' in value
-                or value[:1].isspace()
-                or value[-1:].isspace()
+                or (quoted and '"' in value)
+                or value[0].isspace()
+                or value[-1].isspace()
             ):
                 found.append(value)
                 if len(found) == _MAX_VALUES:
@@ -120,6 +120,24 @@ def cookie_values(header: str, name: str) -> list[str]:
         # Resume after this pair's ";": the rest of the pair is its value, never a name.
         start = header.find(needle, end, limit)
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(header: str, name: str) -> tuple[str, ...]:
+    return tuple(cookie_values(header, name))
+
+
+def remembered_cookie_values(header: str, name: str) -> Sequence[str]:
+    """:func:`cookie_values`, remembered per header (the hot path).
+
+    A browser sends the same ``Cookie`` header request after request, so the answer is
+    kept for the last 1024 headers up to 4 KB (a C-level LRU, safe under threads). The
+    values it hands back are the same string objects each time, whose hashes Python
+    keeps, so the session cache finds them without hashing them again.
+    """
+    if len(header) > _REMEMBERED_HEADER_BYTES:
+        return cookie_values(header, name)
+    return _remembered(header, name)
 
 
 def read_cookies(header: str, names: frozenset[str]) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from . import _pages as pages
-from ._cookies import CookieCodec, cookie_values, read_cookies
+from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
 from ._oidc import OktaConversation
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
@@ -181,7 +181,7 @@ class MagicLinkCore:
         """
         if not cookie_header or path in self._own_paths:
             return None
-        values = cookie_values(cookie_header, self._session_cookie)
+        values = remembered_cookie_values(cookie_header, self._session_cookie)
         if not values:
             return None
         session, refreshed = self.sessions.read(values, self.clock())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
 from ._sealing import Sealer
+from ._tokens import MAX_TOKEN_BYTES
 from .errors import IdentityProviderError
 from .user import OktaUser
 
@@ -160,7 +162,10 @@ class SessionManager:
         session_id = secrets.token_urlsafe(16)
         sealed = None
         if id_token:
-            sealed = self._sealer.seal(id_token.encode("ascii"), session_id.encode("ascii"))
+            # Compressed first: a sealed value is random bytes, which the cookie's own
+            # compression cannot shrink, and a JWT's JSON halves.
+            plain = zlib.compress(id_token.encode("ascii"))
+            sealed = self._sealer.seal(plain, session_id.encode("ascii"))
         session = Session(session_id, now, now, user.claims, sealed, user)
         return session, self._fitting_header(session)
 
@@ -169,10 +174,17 @@ class SessionManager:
         if session.sealed_id_token is None:
             return None
         opened = self._sealer.open(session.sealed_id_token, session.session_id.encode("ascii"))
-        return opened.decode("ascii") if opened is not None else None
+        if opened is None:
+            return None
+        # Sealed by us, so well-formed; bounded all the same, as anything decompressed is.
+        inflater = zlib.decompressobj()
+        token = inflater.decompress(opened, MAX_TOKEN_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            return None
+        return token.decode("ascii")
 
     def read(
-        self, values: list[str], now: float, *, with_id_token: bool = False
+        self, values: Sequence[str], now: float, *, with_id_token: bool = False
     ) -> tuple[Session | None, str | None]:
         """The live session among the cookie values, and a ``Set-Cookie`` to send if it
         needs re-issuing. ``(None, None)`` when none is valid.

@@ -93,8 +93,6 @@ def test_read_cookies_is_bounded() -> None:
     names = frozenset({"late"})
     header = "x=" + "v" * MAX_COOKIE_HEADER_BYTES + "; late=1"
     assert read_cookies(header, names) == {}
-    header = "; ".join(f"c{i}=v" for i in range(100)) + "; late=1"
-    assert read_cookies(header, names) == {}
     assert read_cookies("late=1; " + "; ".join(f"c{i}=v" for i in range(100)), names) == {
         "late": ["1"]
     }

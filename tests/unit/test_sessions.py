@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import zlib
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -223,3 +225,18 @@ def test_payload_never_holds_access_tokens() -> None:
     assert "access_token" not in json.dumps(payload)
     session, _ = manager().mint(CLAIMS, None, NOW)
     assert "idt" not in session.to_payload()
+
+
+def test_sealed_id_token_is_compressed_and_bounded() -> None:
+    m = manager()
+    token = "eyJhbGciOiJSUzI1NiJ9." + "eyJzdWIiOiIwMHUxIn0" * 40 + ".c2ln"
+    session, _ = m.mint(CLAIMS, token, NOW)
+    assert session.sealed_id_token is not None
+    assert len(session.sealed_id_token) < len(token) // 2
+    assert m.id_token(session) == token
+    # Whatever was sealed, opening never inflates past 16 KB or accepts a cut stream.
+    sealer = Sealer(["s" * 32], purpose="id_token")
+    aad = session.session_id.encode()
+    for plain in (zlib.compress(b"x" * 100_000), zlib.compress(b"header.payload.sig")[:-3]):
+        forged = replace(session, sealed_id_token=sealer.seal(plain, aad))
+        assert m.id_token(forged) is None
