@@ -158,7 +158,7 @@ class OktaMagicLink:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         except SignInError:
-            pass  # the conversation had not started: nothing of it to end
+            pass  # the conversation let it through: the page below says the same
         else:
             flow.close()  # it asked for more of Okta: there is no time for that
         return self.core.error_response(error)
