@@ -214,19 +214,7 @@ class _Body:
         self._limit = limit
         self._wire = 0
         self.data = bytearray()
-        codings = [
-            c
-            for c in response.headers.get("content-encoding", "")
-            .lower()
-            .replace(" ", "")
-            .split(",")
-            if c not in ("", "identity")
-        ]
-        self._zlib: Any = None
-        if codings:
-            if len(codings) > 1 or codings[0] not in _WBITS:
-                raise httpx.DecodingError("unsupported content-encoding", request=self._request)
-            self._zlib = zlib.decompressobj(_WBITS[codings[0]])
+        self._zlib = _decompressor(response)
 
     def feed(self, chunk: bytes) -> None:
         self._wire += len(chunk)
@@ -257,6 +245,18 @@ class _Body:
         if self._zlib is not None and self._wire and not self._zlib.eof:
             raise httpx.DecodingError("truncated compressed body", request=self._request)
         return bytes(self.data)
+
+
+def _decompressor(response: httpx.Response) -> Any:
+    """A zlib decompressor for the body's Content-Encoding; None when there is none."""
+    header = response.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in header.split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not codings:
+        return None
+    if len(codings) > 1 or codings[0] not in _WBITS:
+        raise httpx.DecodingError("unsupported content-encoding", request=response.request)
+    return zlib.decompressobj(_WBITS[codings[0]])
 
 
 def _for_okta(request: httpx.Request) -> httpx.Request:
