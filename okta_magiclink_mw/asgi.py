@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
+import anyio
 import httpx
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +22,7 @@ from ._flow import (
 )
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
+from .errors import IdentityProviderError, SignInError
 from .settings import Settings
 
 _IDENTITY = frozenset(name.encode("latin-1") for name in IDENTITY_HEADERS)
@@ -49,6 +52,10 @@ class OktaMagicLink:
     :param http_client: an ``httpx.AsyncClient`` of your own (proxies, CA bundle);
         by default the middleware owns one pooled client and closes it at shutdown.
     :param session_store: where sign-outs are remembered; in-process by default.
+
+    Give the server a graceful-shutdown timeout longer than ``Settings.http_deadline``
+    (uvicorn's ``--timeout-graceful-shutdown``) so a sign-in in progress can finish; one cut
+    short anyway gets a 503 page asking the person to try again.
 
     .. code-block:: python
 
@@ -116,9 +123,15 @@ class OktaMagicLink:
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_async_client(self.settings)
-            decision = await drive_async(
-                decision.flow, self._client, self.settings, self._shared_gets
-            )
+            flow = decision.flow
+            try:
+                decision = await drive_async(flow, self._client, self.settings, self._shared_gets)
+            except anyio.get_cancelled_exc_class():
+                # The server is stopping (its graceful-shutdown timeout cut this callback
+                # short): answer with a page to retry from, not the server's bare 500.
+                with contextlib.suppress(Exception), anyio.move_on_after(1.0, shield=True):
+                    await _respond(send, self._interrupted(flow))
+                raise
         assert type(decision) is Respond
         await send(
             {
@@ -130,6 +143,24 @@ class OktaMagicLink:
             }
         )
         await send({"type": "http.response.body", "body": decision.body})
+
+    def _interrupted(self, flow: Generator[httpx.Request, httpx.Response, Respond]) -> Respond:
+        """The page for a callback cut short. Ended by the conversation itself when it can,
+        so its answer also spends the transaction in the browser's cookie (R1)."""
+        error = IdentityProviderError(
+            "The server is restarting. Please try again in a moment.",
+            code="shutting_down",
+            status=503,
+        )
+        try:
+            flow.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except SignInError:
+            pass  # the conversation let it through: the page below says the same
+        else:
+            flow.close()  # it asked for more of Okta: there is no time for that
+        return self.core.error_response(error)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         facts = _facts(scope)
@@ -152,6 +183,18 @@ class OktaMagicLink:
             await send(message)
 
         return send_closing
+
+
+async def _respond(send: Send, decision: Respond) -> None:
+    """Send a page of the middleware's own (the tail of ``_http``, for the interrupted case)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": decision.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": decision.body})
 
 
 def _facts(scope: Scope) -> RequestFacts:
