@@ -11,7 +11,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._flow import (
     ANONYMOUS,
-    IDENTITY_HEADERS,
     Decision,
     Exchange,
     MagicLinkCore,
@@ -19,11 +18,11 @@ from ._flow import (
     RequestFacts,
     Respond,
 )
+from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
 from .settings import Settings
 
-_IDENTITY = frozenset(name.encode("latin-1") for name in IDENTITY_HEADERS)
 _SIGNED_IN = AuthCredentials(["authenticated"])
 _SIGNED_OUT = AuthCredentials()
 _FACT_HEADERS = {
@@ -71,6 +70,7 @@ class OktaMagicLink:
         self._client = http_client
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
+        self._identity = IdentityHeaders(settings.identity_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -93,12 +93,14 @@ class OktaMagicLink:
         # The fast path: one pass over the headers for the cookie and spoofed identities.
         cookie = ""
         spoofed = False
+        identity = self._identity
+        harmless = identity.harmless_names  # one set lookup per header, as a fixed list
         for name, value in scope["headers"]:
             if name == b"cookie":
                 text = value.decode("latin-1")
                 # HTTP/2 may split Cookie into several header lines; they join with "; ".
                 cookie = f"{cookie}; {text}" if cookie else text
-            elif name in _IDENTITY:
+            elif name not in harmless and identity.is_identity_name(name):
                 spoofed = True
         decision: Decision | None = self.core.signed_in(scope["path"], cookie)
         if decision is None:
@@ -107,7 +109,7 @@ class OktaMagicLink:
             scope["user"] = decision.user
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
             if spoofed:
-                scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
+                scope["headers"] = identity.strip_headers(scope["headers"])
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
             elif decision.user.is_authenticated:
@@ -134,16 +136,16 @@ class OktaMagicLink:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         facts = _facts(scope)
-        spoofed = any(name in _IDENTITY for name, _ in scope["headers"])
+        spoofed = any(self._identity.is_identity_name(name) for name, _ in scope["headers"])
         session = self.core.authenticate(facts.cookie_header)
-        if session is None and not self.core.is_public(facts.path):
+        if session is None and not self.core.is_public(facts.route_path or facts.path):
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
             return
         scope["user"] = session.user if session is not None else ANONYMOUS
         scope["auth"] = _SIGNED_IN if session is not None else _SIGNED_OUT
         if spoofed:  # R29 holds for websockets too
-            scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
+            scope["headers"] = self._identity.strip_headers(scope["headers"])
         await self.app(scope, receive, send)
 
     def _closing_on_shutdown(self, send: Send) -> Send:
@@ -168,8 +170,21 @@ def _facts(scope: Scope) -> RequestFacts:
         scope.get("method", "GET"),
         scope["path"],
         query.decode("latin-1") if query else "",
+        route_path=_route_path(scope),
         **found,
     )
+
+
+def _route_path(scope: Scope) -> str | None:
+    """The path the app routes on when it is not ``scope["path"]``: without ``root_path``,
+    exactly as Starlette's ``get_route_path`` cuts it (public paths are matched on it)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest or "/"  # path == root_path: Starlette redirects "" to "/"
+    return None
 
 
 _VARY_COOKIE = (b"vary", b"Cookie")
