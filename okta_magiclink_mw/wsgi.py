@@ -45,6 +45,14 @@ class OktaMagicLinkWSGI:
     to an :class:`~okta_magiclink_mw.OktaUser`. A ``REMOTE_USER`` or identity header
     sent by the client is removed first.
 
+    The middleware's own pages are matched on ``SCRIPT_NAME + PATH_INFO`` (the path as the
+    browser sees it, like the path of ``redirect_uri``); public paths on ``PATH_INFO``,
+    the path the app routes on. Mounted under a prefix (``DispatcherMiddleware``, a
+    server's ``SCRIPT_NAME``), give the own paths with the prefix and the public paths
+    without it. Behind a proxy that strips a prefix and sends ``X-Forwarded-Prefix``,
+    put werkzeug's ``ProxyFix`` outside the middleware so the middleware sees the prefix;
+    either order is safe, since no ``SCRIPT_NAME`` makes a view public.
+
     :param app: the WSGI app to protect.
     :param settings: see :class:`~okta_magiclink_mw.Settings`.
     :param http_client: an ``httpx.Client`` of your own; by default the middleware owns
@@ -54,6 +62,8 @@ class OktaMagicLinkWSGI:
     .. code-block:: python
 
         app.wsgi_app = OktaMagicLinkWSGI(app.wsgi_app, Settings.from_env())
+        # behind a proxy serving the app under a prefix (X-Forwarded-Prefix):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
     """
 
     def __init__(
@@ -80,7 +90,10 @@ class OktaMagicLinkWSGI:
             self._client = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        self._identity.strip_environ(environ)  # R29: REMOTE_USER and identity headers
+        # R29: REMOTE_USER and identity headers go. Commonly every key is one already known
+        # to be harmless: one C-level pass, no Python call.
+        if not self._identity.harmless_keys.issuperset(environ):
+            self._identity.strip_environ(environ)
         script_name = environ.get("SCRIPT_NAME", "")
         path_info = environ.get("PATH_INFO", "")
         if not (script_name.isascii() and path_info.isascii()):

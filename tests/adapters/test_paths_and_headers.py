@@ -170,6 +170,39 @@ def test_5_dispatcher_mount_public_paths_are_relative_to_the_mount(
         assert c.get("/app/admin").text == "admin page for Ada Lovelace"
 
 
+def test_5_readme_setup_proxy_strips_a_prefix_proxyfix_outside(
+    okta: FakeOkta, clock: FakeClock
+) -> None:
+    """The README's setup: the proxy serves the app at /app, strips it and says so in
+    X-Forwarded-Prefix; ProxyFix outside the middleware. A whole sign-in works."""
+    app = _flask_app()
+    app.wsgi_app = OktaMagicLinkWSGI(  # type: ignore[method-assign]
+        app.wsgi_app, _mounted_settings("/app", public_paths=("/health",)), clock=clock
+    )
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1
+    )
+    proxy = {"x-forwarded-prefix": "/app", "x-forwarded-proto": "https"}
+    transport = httpx.WSGITransport(app=app)
+    with httpx.Client(transport=transport, base_url=APP_ORIGIN, headers=proxy) as c:
+
+        def through_proxy(browser_path: str) -> httpx.Response:
+            assert browser_path.startswith("/app/")
+            return c.get(browser_path.removeprefix("/app"), headers=NAV)
+
+        assert through_proxy("/app/health").text == "healthy"
+        r = through_proxy("/app/admin")
+        assert r.status_code == 302
+        assert r.headers["location"].startswith("/app/login?state=")
+        page = through_proxy(r.headers["location"])
+        config = widget_config(page.text)
+        code = okta.issue_code(config)
+        r = through_proxy("/app" + callback_url(config, code))
+        assert r.status_code == 302, r.text
+        assert r.headers["location"] == "/app/admin"
+        assert through_proxy("/app/admin").text == "admin page for Ada Lovelace"
+
+
 def _raw_wsgi(mw: OktaMagicLinkWSGI, script_name: str, path_info: str) -> tuple[str, bytes]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
