@@ -99,11 +99,8 @@ class IdentityHeaders:
         """Whether a WSGI environ key is ``REMOTE_USER`` or an identity header's
         ``HTTP_*`` key (remembering it if not)."""
         found = False
-        if isinstance(key, str):
-            upper = key.upper().replace("-", "_")
-            found = upper == "REMOTE_USER" or (
-                upper.startswith("HTTP_") and self._matches(upper[5:])
-            )
+        if isinstance(key, str):  # apps read exactly these keys; the header part any way
+            found = key == "REMOTE_USER" or (key.startswith("HTTP_") and self._matches(key[5:]))
         if not found and len(self.harmless_keys) < _REMEMBERED:
             self.harmless_keys.add(key)
         return found

@@ -344,6 +344,19 @@ def test_5_asgi_root_path_is_removed_like_starlette_does(
     assert status == (200 if reaches_app else 302), body
 
 
+def test_5_the_mount_root_itself_is_the_apps_root(clock: FakeClock) -> None:
+    """path == root_path (ASGI) or an empty PATH_INFO (WSGI) is the app's "/" (a "/" in
+    public_paths is a prefix: everything is public)."""
+    settings = make_settings(public_paths=("/",))
+    mw = OktaMagicLink(_starlette_app(), settings, clock=clock)
+    status, _ = anyio.run(_asgi_raw, mw, _http_scope("/app", "/app", []))
+    assert status == 404  # the app answered (it has no "/"), not the sign-in redirect
+    wsgi_mw = OktaMagicLinkWSGI(_plain_wsgi, settings, clock=clock)
+    assert _raw_wsgi(wsgi_mw, "/app", "") == ("200 OK", b"app saw ")
+    protected = OktaMagicLinkWSGI(_plain_wsgi, make_settings(), clock=clock)
+    assert _raw_wsgi(protected, "/app", "")[0] == "302 Found"
+
+
 def test_5_asgi_root_path_websocket_matches_the_routed_path(clock: FakeClock) -> None:
     mw = OktaMagicLink(_ws_echo, make_settings(), clock=clock)
     sent = anyio.run(_ws_call, mw, "/public/admin", "/public", [])
