@@ -35,23 +35,6 @@ logger = logging.getLogger("okta_magiclink_mw")
 
 Headers = list[tuple[str, str]]
 
-#: Headers a client could send to pose as someone (R29). WSGI folds "-" and "_" together;
-#: for ASGI both spellings are listed.
-_IDENTITY_HEADER_NAMES = (
-    "remote-user",
-    "x-remote-user",
-    "x-remote-email",
-    "x-forwarded-user",
-    "x-forwarded-email",
-    "x-forwarded-preferred-username",
-    "x-auth-request-user",
-    "x-auth-request-email",
-    "x-auth-request-preferred-username",
-)
-IDENTITY_HEADERS = frozenset(_IDENTITY_HEADER_NAMES) | frozenset(
-    name.replace("-", "_") for name in _IDENTITY_HEADER_NAMES
-)
-
 # OAuth error codes Okta may put on the callback (protocol.md §9.1), with what to tell
 # the person. Anything else is shown as a generic failure (R8).
 _KNOWN_ERRORS: dict[str, tuple[int, str]] = {
@@ -75,7 +58,8 @@ class RequestFacts:
     """What the core needs to know about a request, and nothing more."""
 
     method: str
-    #: The percent-decoded path, as ASGI ``scope["path"]`` and WSGI ``PATH_INFO`` give it.
+    #: The percent-decoded path as the browser sees it: ASGI ``scope["path"]``, WSGI
+    #: ``SCRIPT_NAME + PATH_INFO``.
     path: str
     query_string: str = ""
     cookie_header: str = ""
@@ -85,6 +69,9 @@ class RequestFacts:
     origin: str = ""
     requested_with: str = ""
     referer: str = ""
+    #: The path the app routes on, when it differs from ``path``: WSGI ``PATH_INFO``, ASGI
+    #: ``path`` without ``root_path``. Public paths are matched on it (see :meth:`is_public`).
+    route_path: str | None = None
 
 
 @dataclass(slots=True)
@@ -195,7 +182,12 @@ class MagicLinkCore:
         path = request.path
         if path in self._own_paths:
             return self._own_path(request)
-        if self.is_public(path):
+        # Our own paths above are the full path, as the browser sees it: the callback is the
+        # path of the absolute redirect_uri. A prefix the app does not route on (a mount, or
+        # ProxyFix's X-Forwarded-Prefix in SCRIPT_NAME) can only make a request ours or not
+        # ours; ours are answered here and never reach the app, so that is safe. Whether the
+        # app's view is public is judged on the path the app routes on (R27).
+        if self.is_public(path if request.route_path is None else request.route_path):
             return PassThrough(ANONYMOUS)
         return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
 
@@ -227,7 +219,12 @@ class MagicLinkCore:
         return ANONYMOUS if self.is_public(path) else None
 
     def is_public(self, path: str) -> bool:
-        """Public paths match the decoded path exactly, and only a clean one (R27, #92/#93)."""
+        """Public paths match the decoded path exactly, and only a clean one (R27, #92/#93).
+
+        ``path`` is the path the app routes on, relative to its mount (WSGI ``PATH_INFO``,
+        ASGI ``path`` without ``root_path``): a public path means the same view wherever the
+        app is mounted, and no prefix can make another view public.
+        """
         if path in self._public_exact:
             return True
         if not path.startswith(self._public_prefixes):

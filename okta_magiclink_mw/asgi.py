@@ -12,7 +12,6 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._flow import (
-    IDENTITY_HEADERS,
     Decision,
     Exchange,
     MagicLinkCore,
@@ -20,12 +19,12 @@ from ._flow import (
     RequestFacts,
     Respond,
 )
+from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
 from .errors import IdentityProviderError, SignInError
 from .settings import Settings
 
-_IDENTITY = frozenset(name.encode("latin-1") for name in IDENTITY_HEADERS)
 _SIGNED_IN = AuthCredentials(["authenticated"])
 _SIGNED_OUT = AuthCredentials()
 _FACT_HEADERS = {
@@ -77,6 +76,7 @@ class OktaMagicLink:
         self._client = http_client
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
+        self._identity = IdentityHeaders(settings.identity_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -99,12 +99,14 @@ class OktaMagicLink:
         # The fast path: one pass over the headers for the cookie and spoofed identities.
         cookie = ""
         spoofed = False
+        identity = self._identity
+        harmless = identity.harmless_names  # one set lookup per header, as a fixed list
         for name, value in scope["headers"]:
             if name == b"cookie":
                 text = value.decode("latin-1")
                 # HTTP/2 may split Cookie into several header lines; they join with "; ".
                 cookie = f"{cookie}; {text}" if cookie else text
-            elif name in _IDENTITY:
+            elif name not in harmless and identity.is_identity_name(name):
                 spoofed = True
         decision: Decision | None = self.core.signed_in(scope["path"], cookie)
         if decision is None:
@@ -113,7 +115,7 @@ class OktaMagicLink:
             scope["user"] = decision.user
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
             if spoofed:
-                scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
+                scope["headers"] = identity.strip_headers(scope["headers"])
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
             elif decision.user.is_authenticated:
@@ -133,16 +135,7 @@ class OktaMagicLink:
                     await _respond(send, self._interrupted(flow))
                 raise
         assert type(decision) is Respond
-        await send(
-            {
-                "type": "http.response.start",
-                "status": decision.status,
-                "headers": [
-                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": decision.body})
+        await _respond(send, decision)
 
     def _interrupted(self, flow: Generator[httpx.Request, httpx.Response, Respond]) -> Respond:
         """The page for a callback cut short. Ended by the conversation itself when it can,
@@ -164,8 +157,10 @@ class OktaMagicLink:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         facts = _facts(scope)
-        spoofed = any(name in _IDENTITY for name, _ in scope["headers"])
-        user = self.core.websocket_user(facts.path, facts.cookie_header, facts.origin)
+        spoofed = any(self._identity.is_identity_name(name) for name, _ in scope["headers"])
+        user = self.core.websocket_user(
+            facts.route_path or facts.path, facts.cookie_header, facts.origin
+        )
         if user is None:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
@@ -173,7 +168,7 @@ class OktaMagicLink:
         scope["user"] = user
         scope["auth"] = _SIGNED_IN if user.is_authenticated else _SIGNED_OUT
         if spoofed:  # R29 holds for websockets too
-            scope["headers"] = [h for h in scope["headers"] if h[0] not in _IDENTITY]
+            scope["headers"] = self._identity.strip_headers(scope["headers"])
         await self.app(scope, receive, send)
 
     def _closing_on_shutdown(self, send: Send) -> Send:
@@ -186,7 +181,7 @@ class OktaMagicLink:
 
 
 async def _respond(send: Send, decision: Respond) -> None:
-    """Send a page of the middleware's own (the tail of ``_http``, for the interrupted case)."""
+    """Send a page of the middleware's own."""
     await send(
         {
             "type": "http.response.start",
@@ -210,8 +205,21 @@ def _facts(scope: Scope) -> RequestFacts:
         scope.get("method", "GET"),
         scope["path"],
         query.decode("latin-1") if query else "",
+        route_path=_route_path(scope),
         **found,
     )
+
+
+def _route_path(scope: Scope) -> str | None:
+    """The path the app routes on when it is not ``scope["path"]``: without ``root_path``,
+    exactly as Starlette's ``get_route_path`` cuts it (public paths are matched on it)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest or "/"  # path == root_path: Starlette redirects "" to "/"
+    return None
 
 
 _VARY_COOKIE = (b"vary", b"Cookie")

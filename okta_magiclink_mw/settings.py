@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._identity_headers import header_patterns
 from .errors import ConfigurationError
 
 #: The Okta Sign-In Widget release the login page loads by default.
@@ -77,12 +78,18 @@ class Settings:
     #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
     client_secret: str | None = field(default=None, repr=False)
     scopes: Sequence[str] = ("openid", "profile", "email")
-    #: The middleware's own pages. All paths are full paths as the browser sees them,
-    #: a mount prefix (ASGI root_path, WSGI SCRIPT_NAME) included.
+    #: The middleware's own pages: full paths as the browser sees them, a mount prefix
+    #: (ASGI root_path, WSGI SCRIPT_NAME) included, like the path of redirect_uri.
     login_path: str = "/login"
     logout_path: str = "/logout"
-    #: Paths reachable without a session: exact paths, or prefixes ending in "/".
+    #: Paths reachable without a session: exact paths, or prefixes ending in "/". They are
+    #: the paths the app routes on, relative to its mount: WSGI PATH_INFO, ASGI path
+    #: without root_path (an app mounted at /app with "/health" public serves /app/health).
     public_paths: Sequence[str] = ()
+    #: More request headers to strip as identity headers (R29), besides X-Forwarded-User
+    #: and friends, X-Auth-Request-*, Remote-*, X-Remote-*, X-WEBAUTH-*: names, or
+    #: prefixes ending in "*"; any case, "-" and "_" alike.
+    identity_headers: Sequence[str] = ()
     #: Where Okta sends the browser after sign-out; must be registered in Okta.
     post_logout_redirect_uri: str | None = None
     session_max_age: float = 8 * 3600
@@ -132,6 +139,7 @@ class Settings:
         self._check_urls()
         self._check_secrets()
         self._check_paths()
+        object.__setattr__(self, "identity_headers", header_patterns(self.identity_headers))
         for name in ("session_max_age", "session_idle_timeout", "transaction_ttl"):
             _seconds(name, getattr(self, name))
         for name in ("http_timeout", "http_deadline"):

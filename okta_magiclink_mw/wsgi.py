@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._flow import IDENTITY_HEADERS, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
+from ._flow import Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
+from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_sync, new_sync_client
+from .errors import BadRequest
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -20,11 +22,6 @@ if TYPE_CHECKING:
 #: (or an anonymous user on a public path).
 USER_KEY = "okta_magiclink_mw.user"
 
-# "-" and "_" both become "_" in WSGI keys (PEP 3333), so one key covers both spellings (R29).
-_SPOOFABLE_KEYS = (
-    "REMOTE_USER",
-    *sorted({"HTTP_" + name.upper().replace("-", "_") for name in IDENTITY_HEADERS}),
-)
 _STATUS_LINES = {
     200: "200 OK",
     302: "302 Found",
@@ -48,6 +45,14 @@ class OktaMagicLinkWSGI:
     to an :class:`~okta_magiclink_mw.OktaUser`. A ``REMOTE_USER`` or identity header
     sent by the client is removed first.
 
+    The middleware's own pages are matched on ``SCRIPT_NAME + PATH_INFO`` (the path as the
+    browser sees it, like the path of ``redirect_uri``); public paths on ``PATH_INFO``,
+    the path the app routes on. Mounted under a prefix (``DispatcherMiddleware``, a
+    server's ``SCRIPT_NAME``), give the own paths with the prefix and the public paths
+    without it. Behind a proxy that strips a prefix and sends ``X-Forwarded-Prefix``,
+    put werkzeug's ``ProxyFix`` outside the middleware so the middleware sees the prefix;
+    either order is safe, since no ``SCRIPT_NAME`` makes a view public.
+
     :param app: the WSGI app to protect.
     :param settings: see :class:`~okta_magiclink_mw.Settings`.
     :param http_client: an ``httpx.Client`` of your own; by default the middleware owns
@@ -57,6 +62,8 @@ class OktaMagicLinkWSGI:
     .. code-block:: python
 
         app.wsgi_app = OktaMagicLinkWSGI(app.wsgi_app, Settings.from_env())
+        # behind a proxy serving the app under a prefix (X-Forwarded-Prefix):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class OktaMagicLinkWSGI:
         self._client = http_client
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
+        self._identity = IdentityHeaders(settings.identity_headers)
 
     def close(self) -> None:
         """Close the HTTP client the middleware owns (not one that was handed in)."""
@@ -82,17 +90,29 @@ class OktaMagicLinkWSGI:
             self._client = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        for key in _SPOOFABLE_KEYS:
-            if key in environ:
-                del environ[key]
-        # The path as the browser sees it: a mount prefix (SCRIPT_NAME) included, so the
-        # callback path of redirect_uri matches wherever the app is mounted.
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") or "/"
-        if not path.isascii():  # PEP 3333 hands the path over as latin-1-decoded bytes
-            path = path.encode("latin-1").decode("utf-8", "replace")
+        # R29: REMOTE_USER and identity headers go. Commonly every key is one already known
+        # to be harmless: one C-level pass, no Python call.
+        if not self._identity.harmless_keys.issuperset(environ):
+            self._identity.strip_environ(environ)
+        script_name = environ.get("SCRIPT_NAME", "")
+        path_info = environ.get("PATH_INFO", "")
+        if not (script_name.isascii() and path_info.isascii()):
+            try:
+                script_name, path_info = _decoded(script_name), _decoded(path_info)
+            except UnicodeEncodeError:  # not PEP 3333 text: no path the app could route on
+                page = self.core.error_response(
+                    BadRequest("This address is not valid.", code="bad_path")
+                )
+                length = ("content-length", str(len(page.body)))
+                start_response("400 Bad Request", [*page.headers, length])
+                return [page.body]
+        # The path as the browser sees it, a mount prefix (SCRIPT_NAME) included: the
+        # middleware's own paths are matched on it (the callback is redirect_uri's path).
+        # Public paths are matched on PATH_INFO, the path the app routes on (see _flow).
+        path = script_name + path_info or "/"
         cookie = environ.get("HTTP_COOKIE", "")
         decision = self.core.signed_in(path, cookie) or self.core.decide_rest(
-            _facts(environ, path, cookie)
+            _facts(environ, path, path_info or "/", cookie)
         )
         if type(decision) is PassThrough:
             user = decision.user
@@ -114,7 +134,16 @@ class OktaMagicLinkWSGI:
         return [decision.body]
 
 
-def _facts(environ: WSGIEnvironment, path: str, cookie: str) -> RequestFacts:
+def _decoded(text: str) -> str:
+    """PEP 3333 hands the path over as its bytes decoded as latin-1: undo that, as UTF-8.
+
+    :raises UnicodeEncodeError: for text that is not latin-1 (a server outside PEP 3333,
+        or httpx's WSGITransport, which passes the decoded text).
+    """
+    return text if text.isascii() else text.encode("latin-1").decode("utf-8", "replace")
+
+
+def _facts(environ: WSGIEnvironment, path: str, route_path: str, cookie: str) -> RequestFacts:
     return RequestFacts(
         environ.get("REQUEST_METHOD", "GET"),
         path,
@@ -126,6 +155,7 @@ def _facts(environ: WSGIEnvironment, path: str, cookie: str) -> RequestFacts:
         environ.get("HTTP_ORIGIN", ""),
         environ.get("HTTP_X_REQUESTED_WITH", ""),
         environ.get("HTTP_REFERER", ""),
+        route_path=route_path,
     )
 
 

@@ -310,7 +310,8 @@ def test_flask_sees_the_user(okta: FakeOkta, clock: FakeClock) -> None:
 
 
 def test_wsgi_app_mounted_under_a_prefix_sees_full_paths() -> None:
-    """SCRIPT_NAME + PATH_INFO is the path: the callback of /app/login/callback matches."""
+    """SCRIPT_NAME + PATH_INFO is the path of the middleware's own pages: the callback of
+    /app/login/callback matches. Public paths are the app's own, PATH_INFO."""
     from okta_magiclink_mw import OktaMagicLinkWSGI
     from tests.conftest import make_settings
 
@@ -322,7 +323,7 @@ def test_wsgi_app_mounted_under_a_prefix_sees_full_paths() -> None:
         redirect_uri="https://app.example/app/login/callback",
         login_path="/app/login",
         logout_path="/app/logout",
-        public_paths=("/app/health",),
+        public_paths=("/health",),
     )
     mw = OktaMagicLinkWSGI(app, settings)
     environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/app", "PATH_INFO": "/reports"}

@@ -240,3 +240,4 @@ def test_sealed_id_token_is_compressed_and_bounded() -> None:
     for plain in (zlib.compress(b"x" * 100_000), zlib.compress(b"header.payload.sig")[:-3]):
         forged = replace(session, sealed_id_token=sealer.seal(plain, aad))
         assert m.id_token(forged) is None
+    assert m.id_token(replace(session, sealed_id_token="not-sealed-by-us")) is None
