@@ -194,8 +194,8 @@ class Settings:
             )
         if issuer.scheme == "http" and issuer.hostname not in _LOOPBACK:
             raise ConfigurationError("issuer must use https (http is allowed for localhost only)")
-        if issuer.query or issuer.fragment:
-            raise ConfigurationError("issuer must not have a query or fragment")
+        if issuer.query or issuer.fragment or "@" in issuer.netloc:
+            raise ConfigurationError("issuer must not have a query, fragment or user@ part")
         redirect = urlsplit(self.redirect_uri)
         if redirect.scheme not in ("https", "http") or not redirect.netloc:
             raise ConfigurationError("redirect_uri must be an absolute http(s) URL")

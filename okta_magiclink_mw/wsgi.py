@@ -56,7 +56,10 @@ class OktaMagicLinkWSGI:
     :param app: the WSGI app to protect.
     :param settings: see :class:`~okta_magiclink_mw.Settings`.
     :param http_client: an ``httpx.Client`` of your own; by default the middleware owns
-        one pooled client (close it with :meth:`close`).
+        one pooled client (close it with :meth:`close`). The default client holds every
+        call to Okta to ``http_deadline`` from connect to the last byte; a client of your
+        own is bounded by its own per-read timeout while the status line and headers
+        arrive.
     :param session_store: where sign-outs are remembered; in-process by default.
 
     .. code-block:: python
