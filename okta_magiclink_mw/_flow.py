@@ -8,27 +8,30 @@ exchange) is returned as an :class:`Exchange` whose generator the adapter drives
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
-
 from . import _pages as pages
 from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
+from ._effects import Flow, resumed, run_now_or_later
 from ._oidc import OktaConversation
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
 from ._sealing import Sealer
+from ._server_sessions import ServerSessions
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
 from ._transactions import SpentStates, Transaction, TransactionJar
-from .errors import BadRequest, SignInError, StateMismatch
+from .errors import BadRequest, ConfigurationError, MagicLinkError, SignInError, StateMismatch
 from .settings import Settings, WidgetPage
+from .stores import open_store
+from .stores._base import RecordStore, SessionInfo, StoreCall, StoreUnavailable
 from .user import AnonymousUser, OktaUser
 
 logger = logging.getLogger("okta_magiclink_mw")
@@ -93,9 +96,10 @@ class Respond:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """The answer needs Okta: drive ``flow`` (yields requests, gets responses) to a Respond."""
+    """The answer needs Okta or the session store: drive ``flow`` (it yields effects and
+    is sent their results) to a :class:`PassThrough` or a :class:`Respond`."""
 
-    flow: Generator[httpx.Request, httpx.Response, Respond]
+    flow: Flow[PassThrough | Respond]
 
 
 Decision = PassThrough | Respond | Exchange
@@ -114,25 +118,49 @@ class MagicLinkCore:
         self,
         settings: Settings,
         *,
-        session_store: SessionStore | None = None,
+        session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.clock = clock
         s = settings
+        if session_store is None and s.session_store is not None:
+            session_store = open_store(s.session_store)
         # The issuer and the client id are bound into every signature and seal: a session
         # or sign-in of another deployment that shares secret_keys (another app, another
         # Okta org, a dev org where anyone can be anyone) is never one of ours (R5, #30).
         deployment = f"{s.issuer} {s.client_id}"
-        self.sessions = SessionManager(
-            CookieCodec(s.secret_keys, name=s.session_cookie_name, purpose=f"session:{deployment}"),
-            sealer=Sealer(s.secret_keys, purpose=f"id_token:{deployment}"),
-            max_age=s.session_max_age,
-            idle_timeout=s.session_idle_timeout,
-            leeway=s.leeway,
-            secure=s.secure_cookies,
-            store=session_store if session_store is not None else InMemorySessionStore(),
-        )
+        #: The shared store of server-side sessions, or None for sessions in the cookie.
+        self.record_store = session_store if isinstance(session_store, RecordStore) else None
+        self.sessions: SessionManager | ServerSessions
+        if self.record_store is not None:
+            self.sessions = ServerSessions(
+                CookieCodec(
+                    s.secret_keys, name=s.session_cookie_name, purpose=f"session-ref:{deployment}"
+                ),
+                self.record_store,
+                deployment=deployment,
+                max_age=s.session_max_age,
+                idle_timeout=s.session_idle_timeout,
+                leeway=s.leeway,
+                secure=s.secure_cookies,
+                grace=s.store_grace,
+            )
+        else:
+            revoked = session_store if session_store is not None else InMemorySessionStore()
+            assert isinstance(revoked, SessionStore)
+            self.sessions = SessionManager(
+                CookieCodec(
+                    s.secret_keys, name=s.session_cookie_name, purpose=f"session:{deployment}"
+                ),
+                sealer=Sealer(s.secret_keys, purpose=f"id_token:{deployment}"),
+                max_age=s.session_max_age,
+                idle_timeout=s.session_idle_timeout,
+                leeway=s.leeway,
+                secure=s.secure_cookies,
+                store=revoked,
+            )
+        self._deployment = deployment
         self.transactions = TransactionJar(
             CookieCodec(
                 s.secret_keys,
@@ -171,17 +199,34 @@ class MagicLinkCore:
         values = remembered_cookie_values(cookie_header, self._session_cookie)
         if not values:
             return None
-        session, refreshed = self.sessions.read(values, self.clock())
+        session, refreshed = self.sessions.cached(values, self.clock())
         if session is None:
             return None
         return PassThrough(session.user, (refreshed,) if refreshed else ())
 
     def decide_rest(self, request: RequestFacts) -> Decision:
         """Every request :meth:`signed_in` did not answer: our own paths, public paths,
-        and requests without a live session."""
+        and requests without a live session (or whose session is not cached here)."""
+        started = run_now_or_later(self._rest(request))
+        if isinstance(started, tuple):
+            return Exchange(resumed(*started))
+        return started
+
+    def _rest(self, request: RequestFacts) -> Flow[PassThrough | Respond]:
+        try:
+            return (yield from self._route(request))
+        except StoreUnavailable as exc:
+            logger.warning(
+                "session store unavailable", extra={"event": "store.unavailable"}, exc_info=False
+            )
+            if _is_navigation(request) or request.path in self._own_paths:
+                return self.error_response(exc)
+            return self._json(503, {"error": "unavailable", "login_url": self.settings.login_path})
+
+    def _route(self, request: RequestFacts) -> Flow[PassThrough | Respond]:
         path = request.path
         if path in self._own_paths:
-            return self._own_path(request)
+            return (yield from self._own_path(request))
         # Our own paths above are the full path, as the browser sees it: the callback is the
         # path of the absolute redirect_uri. A prefix the app does not route on (a mount, or
         # ProxyFix's X-Forwarded-Prefix in SCRIPT_NAME) can only make a request ours or not
@@ -189,16 +234,38 @@ class MagicLinkCore:
         # app's view is public is judged on the path the app routes on (R27).
         if self.is_public(path if request.route_path is None else request.route_path):
             return PassThrough(ANONYMOUS)
-        return self._turn_away(request, read_cookies(request.cookie_header, self._cookie_names))
+        cookies = read_cookies(request.cookie_header, self._cookie_names)
+        if self.record_store is not None and self.sessions.cookie_name in cookies:
+            # Not cached here (another instance signed them in, or the cache lost trust).
+            session, refreshed = yield from self.sessions.read_flow(
+                cookies[self.sessions.cookie_name], self.clock()
+            )
+            if session is not None:
+                return PassThrough(session.user, (refreshed,) if refreshed else ())
+        return self._turn_away(request, cookies)
 
-    def authenticate(self, cookie_header: str) -> Session | None:
-        """The live session of a cookie header."""
+    def authenticate(self, cookie_header: str) -> Flow[Session | None]:
+        """The live session of a ``Cookie`` header, as a flow (it may need the store)."""
         cookies = read_cookies(cookie_header, self._cookie_names)
-        return self._live_session(cookies, self.clock())
+        return (yield from self._session_of(cookies, self.clock()))
+
+    def sign_out_everywhere(self, sub: str) -> Flow[int]:
+        """End every session of ``sub`` in the shared store (every instance hears of it)."""
+        if not isinstance(self.sessions, ServerSessions):
+            raise ConfigurationError("sign_out_everywhere needs a session_store")
+        count = yield from self.sessions.revoke_subject(sub)
+        logger.info("signed out everywhere", extra={"event": "logout.everywhere"})
+        return count
+
+    def list_sessions(self, sub: str) -> Flow[list[SessionInfo]]:
+        """The live sessions of ``sub`` in the shared store."""
+        if not isinstance(self.sessions, ServerSessions):
+            raise ConfigurationError("list_sessions needs a session_store")
+        return (yield from self.sessions.list_subject(sub))
 
     def websocket_user(
         self, path: str, cookie_header: str, origin: str
-    ) -> OktaUser | AnonymousUser | None:
+    ) -> Flow[OktaUser | AnonymousUser | None]:
         """Who a websocket handshake is from; None means refuse it (close with 1008).
 
         Browsers send cookies with a websocket handshake from any site and never check
@@ -208,7 +275,8 @@ class MagicLinkCore:
         not browsers send no ``Origin`` and cannot be forged into sending a cookie.
         """
         if not origin or origin in self.settings.allowed_websocket_origins:
-            session = self.authenticate(cookie_header)
+            cookies = read_cookies(cookie_header, self._cookie_names)
+            session = yield from self._session_of(cookies, self.clock())
             if session is not None:
                 return session.user
         elif cookie_header:
@@ -280,22 +348,22 @@ class MagicLinkCore:
 
     # -- the middleware's own paths ---------------------------------------------------
 
-    def _own_path(self, request: RequestFacts) -> Decision:
+    def _own_path(self, request: RequestFacts) -> Flow[Respond]:
         s = self.settings
         try:
             if request.path == s.logout_path:
-                return self._logout(request)
+                return (yield from self._logout(request))
             if request.method not in ("GET", "HEAD"):
                 return self._plain(405, "Method not allowed", [("allow", "GET, HEAD")])
             query = parse_query(request.query_string)
             cookies = read_cookies(request.cookie_header, self._cookie_names)
             if request.path == s.login_path:
-                return self._login(query, cookies)
-            return self._callback(query, cookies)
+                return (yield from self._login(query, cookies))
+            return (yield from self._callback(query, cookies))
         except SignInError as exc:
             return self.error_response(exc)
 
-    def _login(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Respond:
+    def _login(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Flow[Respond]:
         state, otp = query.get("state"), query.get("otp")
         if (state is not None and not valid(STATE, state)) or (
             otp is not None and not (valid(OTP, otp) and state is not None)
@@ -305,7 +373,7 @@ class MagicLinkCore:
         held = self._held(cookies, now)
         txn = self.transactions.find(held, state, now) if state is not None else None
         if txn is None:
-            session = self._live_session(cookies, now)
+            session = yield from self._session_of(cookies, now)
             if session is not None:
                 return Respond(302, self._redirect_headers("/"))
             if otp is not None:  # another browser's sign-in: never finish it here (R15)
@@ -346,7 +414,7 @@ class MagicLinkCore:
         headers.append(("content-type", "text/html; charset=utf-8"))
         return Respond(200, headers, pages.login_page(page, s.login_page))
 
-    def _callback(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Decision:
+    def _callback(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Flow[Respond]:
         s = self.settings
         state = query.get("state")
         if state is not None and not valid(STATE, state):
@@ -361,19 +429,21 @@ class MagicLinkCore:
         if otp is not None and code is not None:
             raise BadRequest(code="ambiguous_callback")
         if otp is not None:
-            return self._magic_link(state, otp, cookies)
+            return (yield from self._magic_link(state, otp, cookies))
         if code is not None:
-            return self._interaction_code(state, code, cookies)
+            return (yield from self._interaction_code(state, code, cookies))
         raise BadRequest(code="unknown_callback")
 
-    def _magic_link(self, state: str | None, otp: str, cookies: dict[str, list[str]]) -> Respond:
+    def _magic_link(
+        self, state: str | None, otp: str, cookies: dict[str, list[str]]
+    ) -> Flow[Respond]:
         if state is None or not valid(OTP, otp):
             raise BadRequest()
         now = self.clock()
         if self.transactions.find(self._held(cookies, now), state, now) is not None:
             # Same browser: let the widget finish with the code (protocol.md §7, R15).
             return Respond(302, self._redirect_headers(self._login_url(state=state, otp=otp)))
-        if self._live_session(cookies, now) is not None:
+        if (yield from self._session_of(cookies, now)) is not None:
             return Respond(302, self._redirect_headers("/"))  # already signed in (#15)
         logger.info(
             "magic link opened in another browser", extra={"event": "magic_link.other_browser"}
@@ -406,14 +476,14 @@ class MagicLinkCore:
 
     def _interaction_code(
         self, state: str | None, code: str, cookies: dict[str, list[str]]
-    ) -> Decision:
+    ) -> Flow[Respond]:
         if state is None or not valid(INTERACTION_CODE, code):
             raise BadRequest()
         now = self.clock()
         held = self._held(cookies, now)
         txn = self.transactions.find(held, state, now)
         if txn is None:
-            if self._live_session(cookies, now) is not None:
+            if (yield from self._session_of(cookies, now)) is not None:
                 return Respond(302, self._redirect_headers("/"))  # a reload after success (#27)
             expired = state in held
             logger.info("callback state not held", extra={"event": "callback.state_mismatch"})
@@ -422,24 +492,25 @@ class MagicLinkCore:
                 code="transaction_expired" if expired else "state_mismatch",
             )
         # The transaction is spent whatever happens next (R1): a code is single-use. The
-        # browser is told to drop it, and this process remembers it, so a copy of the
-        # cookie sent again is refused here without a call to Okta.
+        # browser is told to drop it, and the spent state is remembered (in the shared
+        # store when there is one), so a copy of the cookie sent again is refused here,
+        # on any instance, without a call to Okta.
         del held[txn.state]
         txn_cookie = self.transactions.dump(held, now)
-        if not self.spent.spend(txn.state, now):
+        if not (yield from self._spend(txn.state, now)):
             logger.info("callback state already used", extra={"event": "callback.replayed"})
-            if self._live_session(cookies, now) is not None:
+            if (yield from self._session_of(cookies, now)) is not None:
                 return Respond(302, self._redirect_headers("/"))
             replayed = StateMismatch(
                 "This sign-in was already used. Please start again.", code="state_replayed"
             )
             return self.error_response(replayed, [("set-cookie", txn_cookie)])
-        previous = self._live_session(cookies, now)
-        return Exchange(self._finish(txn, code, txn_cookie, previous))
+        previous = yield from self._session_of(cookies, now)
+        return (yield from self._finish(txn, code, txn_cookie, previous))
 
     def _finish(
         self, txn: Transaction, code: str, txn_cookie: str, previous: Session | None
-    ) -> Generator[httpx.Request, httpx.Response, Respond]:
+    ) -> Flow[Respond]:
         try:
             claims, id_token = yield from self.okta.redeem(txn, code)
             if self.settings.require_verified_email and claims.get("email_verified") is not True:
@@ -450,23 +521,38 @@ class MagicLinkCore:
                     code="email_unverified",
                     status=403,
                 )
-            _, session_cookie = self.sessions.mint(claims, id_token, self.clock())
-        except SignInError as exc:
+            _, session_cookie = yield from self.sessions.mint_flow(claims, id_token, self.clock())
+            if previous is not None:  # the new session replaces it for good (R19)
+                yield from self.sessions.revoke_flow(previous)
+        except (SignInError, StoreUnavailable) as exc:
             return self.error_response(exc, [("set-cookie", txn_cookie)])
-        if previous is not None:  # the new session replaces it for good (R19)
-            self.sessions.revoke(previous)
         target = safe_return_target(txn.return_to, forbidden_paths=self._own_paths)
         logger.info("sign-in completed", extra={"event": "signin.success"})
         headers = self._redirect_headers(target)
         headers += [("set-cookie", session_cookie), ("set-cookie", txn_cookie)]
         return Respond(302, headers)
 
-    def _logout(self, request: RequestFacts) -> Respond:
+    def _logout(self, request: RequestFacts) -> Flow[Respond]:
         s = self.settings
         cookies = read_cookies(request.cookie_header, self._cookie_names)
-        session = self.sessions.read(
-            cookies.get(self.sessions.cookie_name, []), self.clock(), with_id_token=True
-        )[0]
+        try:
+            session, _ = yield from self.sessions.read_flow(
+                cookies.get(self.sessions.cookie_name, []), self.clock(), with_id_token=True
+            )
+            return (yield from self._logout_with(request, session))
+        except StoreUnavailable as exc:
+            # Never dropped silently: the person is told, and keeps the button to retry.
+            logger.warning("sign-out failed: store unavailable", extra={"event": "logout.failed"})
+            failed = SignInError(
+                "You could not be signed out because the session service is unavailable. "
+                "Please try again in a moment.",
+                code=exc.code,
+                status=503,
+            )
+            return self.error_response(failed, link=("Try signing out again", s.logout_path))
+
+    def _logout_with(self, request: RequestFacts, session: Session | None) -> Flow[Respond]:
+        s = self.settings
         if request.method in ("GET", "HEAD"):
             # A GET changes nothing (#100): it offers a button that POSTs.
             nonce = pages.new_nonce()
@@ -484,7 +570,7 @@ class MagicLinkCore:
             )
         location = s.post_logout_redirect_uri or "/"
         if session is not None:
-            self.sessions.revoke(session)
+            yield from self.sessions.revoke_flow(session)
             id_token = self.sessions.id_token(session)
             if id_token:
                 endpoint = self.okta.discovery.end_session_endpoint if self.okta.discovery else None
@@ -504,8 +590,15 @@ class MagicLinkCore:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def error_response(self, exc: SignInError, extra: Headers | None = None) -> Respond:
-        """A page a person understands, with a way to start again (R34)."""
+    def error_response(
+        self,
+        exc: MagicLinkError,
+        extra: Headers | None = None,
+        *,
+        link: tuple[str, str] | None = None,
+    ) -> Respond:
+        """A page a person understands, with a way to start again (R34): ``link`` is the
+        button's text and target, "Sign in again" by default."""
         reference = secrets.token_hex(4)
         logger.info(
             "sign-in failed: %s",
@@ -517,9 +610,8 @@ class MagicLinkCore:
         headers.append(("content-type", "text/html; charset=utf-8"))
         headers += extra or []
         title = "Sign-in could not be completed" if exc.status < 500 else "Sign-in is unavailable"
-        body = pages.error_page(
-            title, exc.public_message, self.settings.login_path, reference, nonce
-        )
+        text, target = link or ("Sign in again", self.settings.login_path)
+        body = pages.error_page(title, exc.public_message, target, reference, nonce, text)
         return Respond(exc.status, headers, body)
 
     def _enter_code(self, otp: str) -> Respond:
@@ -533,8 +625,26 @@ class MagicLinkCore:
         headers += [("content-type", "text/plain; charset=utf-8"), *extra]
         return Respond(status, headers, text.encode())
 
-    def _live_session(self, cookies: dict[str, list[str]], now: float) -> Session | None:
-        return self.sessions.read(cookies.get(self.sessions.cookie_name, []), now)[0]
+    def _json(self, status: int, body: dict[str, str]) -> Respond:
+        headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
+        headers.append(("content-type", "application/json"))
+        return Respond(status, headers, json.dumps(body).encode())
+
+    def _session_of(self, cookies: dict[str, list[str]], now: float) -> Flow[Session | None]:
+        """The live session among the request's cookies."""
+        values = cookies.get(self.sessions.cookie_name)
+        if not values:
+            return None
+        session, _ = yield from self.sessions.read_flow(values, now)
+        return session
+
+    def _spend(self, state: str, now: float) -> Flow[bool]:
+        """Mark a sign-in's state used; False when it already was (a replay)."""
+        if self.record_store is None:
+            return self.spent.spend(state, now)
+        key = hashlib.sha256(f"{self._deployment}\0{state}".encode()).hexdigest()
+        fresh: bool = yield StoreCall("spend", (key, self.settings.transaction_ttl + 120))
+        return fresh
 
     def _held(self, cookies: dict[str, list[str]], now: float) -> dict[str, Transaction]:
         return self.transactions.load(cookies.get(self.transactions.cookie_name, []), now)

@@ -145,10 +145,17 @@ def enter_code_page(otp: str, login_url: str, nonce: str) -> bytes:
     return _page("Enter this code in your first tab", body, nonce, _COPY_SCRIPT)
 
 
-def error_page(title: str, message: str, login_url: str, reference: str, nonce: str) -> bytes:
+def error_page(
+    title: str,
+    message: str,
+    link_url: str,
+    reference: str,
+    nonce: str,
+    link_text: str = "Sign in again",
+) -> bytes:
     body = (
         f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
-        f'<p><a class=button href="{escape(login_url)}">Sign in again</a></p>'
+        f'<p><a class=button href="{escape(link_url)}">{escape(link_text)}</a></p>'
         f"<p class=ref>Reference: {escape(reference)}</p>"
     )
     return _page(title, body, nonce)

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
+from ._effects import Flow, immediate
 from ._sealing import Sealer
 from ._tokens import MAX_TOKEN_BYTES
 from .errors import IdentityProviderError
 from .user import OktaUser
 
 #: Protocol claims of the ID token that say nothing about the person; not kept.
-_PROTOCOL_CLAIMS = frozenset(
+PROTOCOL_CLAIMS = frozenset(
     {"iss", "aud", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "ver", "azp", "sid"}
 )
 #: What is kept when the claims would not fit in one cookie (R25).
@@ -75,6 +76,8 @@ class Session:
     #: unreadable in the browser, and dropped if the cookie would be too big.
     sealed_id_token: str | None
     user: OktaUser
+    #: The ID token itself, when the session is a server-side record (sealed at rest).
+    id_token: str | None = None
 
     def without_id_token(self) -> Session:
         return Session(
@@ -158,7 +161,7 @@ class SessionManager:
         self, claims: Mapping[str, Any], id_token: str | None, now: float
     ) -> tuple[Session, str]:
         """A brand-new session (fresh id, R19) and its ``Set-Cookie`` value."""
-        user = OktaUser({k: v for k, v in claims.items() if k not in _PROTOCOL_CLAIMS})
+        user = OktaUser({k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS})
         session_id = secrets.token_urlsafe(16)
         sealed = None
         if id_token:
@@ -250,6 +253,27 @@ class SessionManager:
 
     def revoke(self, session: Session) -> None:
         self.store.revoke(session.session_id, session.issued_at + self._max_age + self._leeway)
+
+    # The same operations as flows, as the core drives them for either kind of session
+    # (server-side records need the store; these need nothing and finish at once).
+
+    def cached(self, values: Sequence[str], now: float) -> tuple[Session | None, str | None]:
+        """The hot path: :meth:`read`."""
+        return self.read(values, now)
+
+    def read_flow(
+        self, values: Sequence[str], now: float, *, with_id_token: bool = False
+    ) -> Flow[tuple[Session | None, str | None]]:
+        return immediate(self.read(values, now, with_id_token=with_id_token))
+
+    def mint_flow(
+        self, claims: Mapping[str, Any], id_token: str | None, now: float
+    ) -> Flow[tuple[Session, str]]:
+        return immediate(self.mint(claims, id_token, now))
+
+    def revoke_flow(self, session: Session) -> Flow[None]:
+        self.revoke(session)
+        return immediate(None)
 
     @property
     def cache_size(self) -> int:

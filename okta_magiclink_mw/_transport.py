@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from .settings import Settings
+from .stores._base import StoreCall, StoreUnavailable
 
 T = TypeVar("T")
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -275,12 +276,14 @@ def _finished(response: httpx.Response, request: httpx.Request, body: bytes) -> 
 
 
 def drive_sync(
-    flow: Generator[httpx.Request, httpx.Response, T],
+    flow: Generator[Any, Any, T],
     client: httpx.Client,
     settings: Settings,
     shared: SharedGets | None = None,
+    store: Any = None,
 ) -> T:
-    """Run ``flow`` to completion with a blocking client.
+    """Run ``flow`` to completion with a blocking client (and ``store``'s sync methods
+    for the flow's :class:`~okta_magiclink_mw.stores.StoreCall` effects).
 
     Each call ends by ``settings.http_deadline`` from its connect to its last body byte
     when ``client`` comes from :func:`new_sync_client`. A client of your own keeps its
@@ -296,6 +299,12 @@ def drive_sync(
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         step, failure = None, None
+        if type(request) is StoreCall:
+            try:
+                step = getattr(store, request.operation)(*request.args)
+            except StoreUnavailable as exc:
+                failure = exc
+            continue
         try:
             step = _send_sync_shared(client, _for_okta(request), settings, shared)
         except httpx.HTTPError as exc:
@@ -367,12 +376,14 @@ def _send_sync(
 
 
 async def drive_async(
-    flow: Generator[httpx.Request, httpx.Response, T],
+    flow: Generator[Any, Any, T],
     client: httpx.AsyncClient,
     settings: Settings,
     shared: SharedGets | None = None,
+    store: Any = None,
 ) -> T:
-    """Run ``flow`` to completion with an async client; each call ends by the deadline."""
+    """Run ``flow`` to completion with an async client (and ``store``'s async methods for
+    the flow's store effects); each call to Okta ends by the deadline."""
     step: Any = None
     failure: BaseException | None = None
     while True:
@@ -381,6 +392,12 @@ async def drive_async(
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         step, failure = None, None
+        if type(request) is StoreCall:
+            try:
+                step = await getattr(store, "a" + request.operation)(*request.args)
+            except StoreUnavailable as exc:
+                failure = exc
+            continue
         try:
             step = await _send_async_shared(client, _for_okta(request), settings, shared)
         except httpx.HTTPError as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
 import anyio
 import httpx
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._effects import Flow, T
 from ._flow import (
     Decision,
     Exchange,
@@ -24,6 +25,7 @@ from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
 from .errors import IdentityProviderError, SignInError
 from .settings import Settings
+from .stores._base import RecordStore, SessionInfo, StoreUnavailable
 
 _SIGNED_IN = AuthCredentials(["authenticated"])
 _SIGNED_OUT = AuthCredentials()
@@ -67,7 +69,7 @@ class OktaMagicLink:
         settings: Settings,
         *,
         http_client: httpx.AsyncClient | None = None,
-        session_store: SessionStore | None = None,
+        session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
@@ -77,6 +79,23 @@ class OktaMagicLink:
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
         self._identity = IdentityHeaders(settings.identity_headers)
+        self._listen_pending = self.core.record_store is not None
+
+    async def sign_out_everywhere(self, sub: str) -> int:
+        """End every session of the person whose Okta id is ``sub``, on every instance
+        sharing the session store; returns how many there were. Needs ``session_store``."""
+        return await self._drive(self.core.sign_out_everywhere(sub))
+
+    async def list_sessions(self, sub: str) -> list[SessionInfo]:
+        """Created and last-seen times of each live session of ``sub`` (for an admin page)."""
+        return await self._drive(self.core.list_sessions(sub))
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        if self._client is None:
+            self._client = new_async_client(self.settings)
+        return await drive_async(
+            flow, self._client, self.settings, self._shared_gets, self.core.record_store
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -108,9 +127,25 @@ class OktaMagicLink:
                 cookie = f"{cookie}; {text}" if cookie else text
             elif name not in harmless and identity.is_identity_name(name):
                 spoofed = True
+        if self._listen_pending:
+            await self._start_listening()
         decision: Decision | None = self.core.signed_in(scope["path"], cookie)
         if decision is None:
             decision = self.core.decide_rest(_facts(scope))
+        if type(decision) is Exchange:
+            if self._client is None:
+                self._client = new_async_client(self.settings)
+            flow = decision.flow
+            try:
+                decision = await drive_async(
+                    flow, self._client, self.settings, self._shared_gets, self.core.record_store
+                )
+            except anyio.get_cancelled_exc_class():
+                # The server is stopping (its graceful-shutdown timeout cut this callback
+                # short): answer with a page to retry from, not the server's bare 500.
+                with contextlib.suppress(Exception), anyio.move_on_after(1.0, shield=True):
+                    await _respond(send, self._interrupted(flow))
+                raise
         if type(decision) is PassThrough:
             scope["user"] = decision.user
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
@@ -122,22 +157,17 @@ class OktaMagicLink:
                 send = _varying_on_cookie(send)
             await self.app(scope, receive, send)
             return
-        if type(decision) is Exchange:
-            if self._client is None:
-                self._client = new_async_client(self.settings)
-            flow = decision.flow
-            try:
-                decision = await drive_async(flow, self._client, self.settings, self._shared_gets)
-            except anyio.get_cancelled_exc_class():
-                # The server is stopping (its graceful-shutdown timeout cut this callback
-                # short): answer with a page to retry from, not the server's bare 500.
-                with contextlib.suppress(Exception), anyio.move_on_after(1.0, shield=True):
-                    await _respond(send, self._interrupted(flow))
-                raise
         assert type(decision) is Respond
         await _respond(send, decision)
 
-    def _interrupted(self, flow: Generator[httpx.Request, httpx.Response, Respond]) -> Respond:
+    async def _start_listening(self) -> None:
+        """Hear of sign-outs on every instance: a task of the server's event loop."""
+        self._listen_pending = False
+        store = self.core.record_store
+        assert store is not None
+        await store.alisten(self.core.sessions.on_invalidate)  # type: ignore[attr-defined,union-attr]
+
+    def _interrupted(self, flow: Flow[PassThrough | Respond]) -> Respond:
         """The page for a callback cut short. Ended by the conversation itself when it can,
         so its answer also spends the transaction in the browser's cookie (R1)."""
         error = IdentityProviderError(
@@ -148,7 +178,8 @@ class OktaMagicLink:
         try:
             flow.throw(error)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            if type(stop.value) is Respond:
+                return stop.value
         except SignInError:
             pass  # the conversation let it through: the page below says the same
         else:
@@ -158,9 +189,17 @@ class OktaMagicLink:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         facts = _facts(scope)
         spoofed = any(self._identity.is_identity_name(name) for name, _ in scope["headers"])
-        user = self.core.websocket_user(
-            facts.route_path or facts.path, facts.cookie_header, facts.origin
-        )
+        if self._listen_pending:
+            await self._start_listening()
+        path = facts.route_path or facts.path
+        try:
+            user = await self._drive(
+                self.core.websocket_user(path, facts.cookie_header, facts.origin)
+            )
+        except StoreUnavailable:
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1013})  # try again later
+            return
         if user is None:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})

@@ -114,6 +114,14 @@ class Settings:
     #: ``Secure`` and without the ``__Host-`` prefix, so a network attacker can read them and
     #: a sibling subdomain can plant its own (cookie tossing). Refused unless this is True.
     allow_insecure_http: bool = False
+    #: Where sessions live when several processes or hosts serve the app:
+    #: ``redis://host:6379/0``, ``rediss://`` (TLS) or ``unix:///path``. None keeps them in
+    #: the cookie, and a sign-out then holds in the process that handled it only.
+    session_store: str | None = None
+    #: How long (seconds) sessions this process already verified keep working while the
+    #: session store cannot be reached; after that, and for anything that needs the store,
+    #: the answer is 503 "try again".
+    store_grace: float = 5.0
     #: Your own login page (see :data:`LoginPage`); None uses the built-in one.
     login_page: LoginPage | None = field(default=None, repr=False)
     #: Per-phase HTTP timeout (connect, read, write, pool) for calls to Okta.
@@ -142,6 +150,13 @@ class Settings:
         object.__setattr__(self, "identity_headers", header_patterns(self.identity_headers))
         for name in ("session_max_age", "session_idle_timeout", "transaction_ttl"):
             _seconds(name, getattr(self, name))
+        _seconds("store_grace", self.store_grace, minimum=-1)
+        if self.session_store is not None and (
+            not isinstance(self.session_store, str)
+            or self.session_store.split("://", 1)[0]
+            not in ("redis", "rediss", "unix", "redis+sentinel")
+        ):
+            raise ConfigurationError("session_store must be a redis://, rediss:// or unix:// URL")
         for name in ("http_timeout", "http_deadline"):
             _seconds(name, getattr(self, name))
         _seconds("leeway", self.leeway, minimum=-1)
@@ -292,9 +307,17 @@ class Settings:
         optional = {
             "client_secret": "OKTA_CLIENT_SECRET",
             "post_logout_redirect_uri": "OKTA_POST_LOGOUT_REDIRECT_URI",
+            "session_store": "OKTA_MW_SESSION_STORE",
         }
         for name, variable in optional.items():
             if env.get(variable):
                 values[name] = env[variable]
+        if env.get("OKTA_MW_STORE_GRACE"):
+            try:
+                values["store_grace"] = float(env["OKTA_MW_STORE_GRACE"])
+            except ValueError:
+                raise ConfigurationError(
+                    "OKTA_MW_STORE_GRACE must be a number of seconds"
+                ) from None
         values.update(overrides)
         return cls(**values)

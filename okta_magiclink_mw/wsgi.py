@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ._effects import Flow, T
 from ._flow import Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
 from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_sync, new_sync_client
 from .errors import BadRequest
 from .settings import Settings
+from .stores._base import RecordStore, SessionInfo
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -75,16 +77,33 @@ class OktaMagicLinkWSGI:
         settings: Settings,
         *,
         http_client: httpx.Client | None = None,
-        session_store: SessionStore | None = None,
+        session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.settings = settings
         self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
+        self._store = self.core.record_store
+        if self._store is not None:  # hear of sign-outs on every instance (a thread)
+            self._store.listen(self.core.sessions.on_invalidate)  # type: ignore[union-attr]
         self._client = http_client
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
         self._identity = IdentityHeaders(settings.identity_headers)
+
+    def sign_out_everywhere(self, sub: str) -> int:
+        """End every session of the person whose Okta id is ``sub``, on every instance
+        sharing the session store; returns how many there were. Needs ``session_store``."""
+        return self._drive(self.core.sign_out_everywhere(sub))
+
+    def list_sessions(self, sub: str) -> list[SessionInfo]:
+        """Created and last-seen times of each live session of ``sub`` (for an admin page)."""
+        return self._drive(self.core.list_sessions(sub))
+
+    def _drive(self, flow: Flow[T]) -> T:
+        if self._client is None:
+            self._client = new_sync_client(self.settings)
+        return drive_sync(flow, self._client, self.settings, self._shared_gets, self._store)
 
     def close(self) -> None:
         """Close the HTTP client the middleware owns (not one that was handed in)."""
@@ -117,6 +136,12 @@ class OktaMagicLinkWSGI:
         decision = self.core.signed_in(path, cookie) or self.core.decide_rest(
             _facts(environ, path, path_info or "/", cookie)
         )
+        if type(decision) is Exchange:
+            if self._client is None:
+                self._client = new_sync_client(self.settings)
+            decision = drive_sync(
+                decision.flow, self._client, self.settings, self._shared_gets, self._store
+            )
         if type(decision) is PassThrough:
             user = decision.user
             environ[USER_KEY] = user
@@ -127,10 +152,6 @@ class OktaMagicLinkWSGI:
             if user.is_authenticated:
                 environ["REMOTE_USER"] = user.remote_user
             return self.app(environ, start_response)
-        if type(decision) is Exchange:
-            if self._client is None:
-                self._client = new_sync_client(self.settings)
-            decision = drive_sync(decision.flow, self._client, self.settings, self._shared_gets)
         assert type(decision) is Respond
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])

@@ -1,0 +1,291 @@
+"""Sessions as server-side records in a shared store (Redis, Valkey), for every instance.
+
+The cookie carries only a reference: the session id and a per-session secret, signed
+with ``secret_keys`` (bound to this deployment like every cookie). The record in the
+store holds the claims and the ID token, sealed (AES-256-GCM) under a key derived
+from that secret, so a dump of the store alone reveals no token and forges nothing
+(oauth2-proxy's ticket design). The store keeps created and last-seen times in plain
+form for expiry and for :meth:`list_subject`.
+
+The hot path stays local: verified sessions are cached in this process, and dropped
+when any instance deletes them (the store's invalidation messages). While those
+messages cannot arrive (the store is down), the cache is trusted for ``grace``
+seconds at most; after a reconnection, everything cached before it is checked again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ._cookies import CookieCodec, delete_cookie_header, set_cookie_header
+from ._effects import Flow
+from ._sealing import Sealer
+from ._sessions import PROTOCOL_CLAIMS, Session
+from .stores._base import RecordStore, SessionInfo, StoreCall
+from .user import OktaUser
+
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    session: Session
+    epoch: int
+
+
+class ServerSessions:
+    """Mints, reads and revokes sessions kept in a :class:`RecordStore`.
+
+    The same timeouts as cookie sessions hold, checked on every request: the absolute
+    ``max_age`` from creation, and ``idle_timeout`` from the last time any instance saw
+    the session (moved forward in the store at most every twelfth of the idle window).
+    """
+
+    def __init__(
+        self,
+        codec: CookieCodec,
+        store: RecordStore,
+        *,
+        deployment: str,
+        max_age: float,
+        idle_timeout: float,
+        leeway: float,
+        secure: bool,
+        grace: float,
+    ) -> None:
+        self._codec = codec
+        self.store = store
+        self._deployment = deployment
+        self._max_age = max_age
+        self._idle = idle_timeout
+        self._leeway = leeway
+        self._secure = secure
+        self._grace = grace
+        self._refresh_after = min(idle_timeout / 12, 300.0)
+        self._cache: dict[str, _Cached] = {}
+        self._value_of: dict[str, str] = {}  # session id -> cookie value, for invalidation
+        self._lock = threading.Lock()
+        # Trust in the cache: an epoch that moves on each reconnection of the listener.
+        self._epoch = 0
+        self._listening_since: float | None = None
+        self._down_since: float | None = None
+        self.clear_header = delete_cookie_header(codec.name, secure=secure)
+
+    @property
+    def cookie_name(self) -> str:
+        return self._codec.name
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+    # -- the hot path -------------------------------------------------------------------
+
+    def cached(self, values: Sequence[str], now: float) -> tuple[Session | None, None]:
+        """The live session of a lone cookie value, if this process already verified it
+        and may still trust that. ``(None, None)`` sends the request the slow way."""
+        if len(values) != 1:
+            return None, None  # duplicates follow the rule in read_flow()
+        entry = self._cache.get(values[0])
+        if entry is None or entry.epoch != self._trusted_epoch(now):
+            return None, None
+        session = entry.session
+        if not self._alive(session, now) or now - session.last_seen >= self._refresh_after:
+            return None, None
+        return session, None
+
+    # -- flows (they yield StoreCall effects) ----------------------------------------------
+
+    def read_flow(
+        self, values: Sequence[str], now: float, *, with_id_token: bool = False
+    ) -> Flow[tuple[Session | None, str | None]]:
+        """The live session among the cookie values, with the rule for duplicates of
+        :meth:`SessionManager.read <okta_magiclink_mw._sessions.SessionManager.read>`,
+        and a ``Set-Cookie`` when the reference needs re-signing with the newest key.
+        ``with_id_token`` asks the store again, whatever the cache says (for sign-out)."""
+        found: tuple[Session, str, str | None] | None = None
+        for value in values:
+            loaded = yield from self._load(value, now, fresh=with_id_token)
+            if loaded is None:
+                continue
+            if found is None:
+                found = (loaded[0], value, loaded[1])
+            elif loaded[0].session_id != found[0].session_id:
+                return None, None
+        if found is None:
+            return None, None
+        session, value, reissued = found
+        if now - session.last_seen >= self._refresh_after:
+            ttl = self._ttl(session, now)
+            args = (session.session_id, self._subject(session.user.identity), now, ttl)
+            if not (yield StoreCall("touch", args)):
+                self._forget(session.session_id)
+                return None, None
+            session = replace(session, last_seen=now)
+            self._remember(value, session)
+        return session, reissued
+
+    def mint_flow(
+        self, claims: Mapping[str, Any], id_token: str | None, now: float
+    ) -> Flow[tuple[Session, str]]:
+        """A new record in the store and the ``Set-Cookie`` of its reference."""
+        kept = {k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS}
+        user = OktaUser(kept)
+        session_id = secrets.token_urlsafe(16)
+        secret = secrets.token_bytes(32)
+        record = json.dumps({"u": kept, "idt": id_token}, separators=(",", ":")).encode()
+        blob = self._sealer(secret).seal(record, session_id.encode("ascii")).encode("ascii")
+        ttl = min(self._idle, self._max_age)
+        yield StoreCall("create", (session_id, self._subject(user.identity), blob, now, ttl))
+        session = Session(session_id, now, now, user.claims, None, user, id_token)
+        value = self._codec.dumps({"sid": session_id, "k": _b64(secret), "iat": int(now)})
+        self._remember(value, session)
+        return session, self._header(value)
+
+    def revoke_flow(self, session: Session) -> Flow[None]:
+        """Delete the record; every instance drops it from its cache."""
+        self._forget(session.session_id)
+        yield StoreCall("delete", (session.session_id, self._subject(session.user.identity)))
+
+    def revoke_subject(self, sub: str) -> Flow[int]:
+        """Delete every session of one person (``sub``), on every instance."""
+        count: int = yield StoreCall("delete_subject", (self._subject(sub),))
+        return count
+
+    def list_subject(self, sub: str) -> Flow[list[SessionInfo]]:
+        """Created and last-seen times of every live session of one person."""
+        found: list[SessionInfo] = yield StoreCall("list_subject", (self._subject(sub),))
+        return found
+
+    def id_token(self, session: Session) -> str | None:
+        """The raw ID token of a session read with ``with_id_token=True``."""
+        return session.id_token
+
+    def on_invalidate(self, session_id: str) -> None:
+        """A deletion on any instance: forget the session here too."""
+        self._forget(session_id)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _load(
+        self, value: str, now: float, *, fresh: bool
+    ) -> Flow[tuple[Session, str | None] | None]:
+        """The live session of one cookie value, and its ``Set-Cookie`` if the reference
+        was signed with an old key; from the cache when it may be trusted."""
+        entry = self._cache.get(value)
+        if entry is not None and not fresh and entry.epoch == self._trusted_epoch(now):
+            return (entry.session, None) if self._alive(entry.session, now) else None
+        loaded = self._codec.loads(value, max_age=int(self._max_age + self._leeway))
+        reference = _reference(loaded[0]) if loaded is not None else None
+        if loaded is None or reference is None:
+            return None
+        session_id, secret = reference
+        stored = yield StoreCall("load", (session_id,))
+        if stored is None:
+            self._forget(session_id)
+            return None
+        opened = self._sealer(secret).open(
+            stored.blob.decode("ascii", "replace"), session_id.encode("ascii")
+        )
+        record = _record(opened)
+        if record is None:
+            return None
+        claims, id_token = record
+        user = OktaUser(claims)
+        session = Session(
+            session_id, stored.created, stored.seen, user.claims, None, user, id_token
+        )
+        self._remember(value, session)
+        if not self._alive(session, now):
+            return None
+        return session, self._header(self._codec.dumps(loaded[0])) if loaded[1] else None
+
+    def _alive(self, session: Session, now: float) -> bool:
+        return not (
+            session.issued_at > now + self._leeway
+            or now - session.issued_at > self._max_age
+            or now - session.last_seen > self._idle
+        )
+
+    def _trusted_epoch(self, now: float) -> int | None:
+        """The epoch cached entries must carry to be trusted now; None trusts none."""
+        since = self.store.listening_since
+        if since is None:
+            if self._down_since is None:
+                self._down_since = now
+            return self._epoch if now - self._down_since <= self._grace else None
+        if since != self._listening_since:
+            # (Re)connected: a deletion may have been missed before, so check again.
+            self._listening_since, self._down_since = since, None
+            self._epoch += 1
+        return self._epoch
+
+    def _remember(self, value: str, session: Session) -> None:
+        entry = _Cached(session, self._epoch)
+        with self._lock:
+            while len(self._cache) >= _CACHE_SIZE:
+                old_value = next(iter(self._cache))
+                old = self._cache.pop(old_value)
+                self._value_of.pop(old.session.session_id, None)
+            self._cache[value] = entry
+            self._value_of[session.session_id] = value
+
+    def _forget(self, session_id: str) -> None:
+        with self._lock:
+            value = self._value_of.pop(session_id, None)
+            if value is not None:
+                self._cache.pop(value, None)
+
+    def _ttl(self, session: Session, now: float) -> float:
+        return max(min(self._idle, self._max_age - (now - session.issued_at)), 1.0)
+
+    def _subject(self, sub: str) -> str:
+        digest = hashlib.sha256(f"{self._deployment}\0{sub}".encode()).hexdigest()
+        return digest[:32]
+
+    def _sealer(self, secret: bytes) -> Sealer:
+        return Sealer([secret], purpose=f"record:{self._deployment}")
+
+    def _header(self, value: str) -> str:
+        return set_cookie_header(
+            self._codec.name, value, max_age=int(self._max_age), secure=self._secure
+        )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _reference(payload: object) -> tuple[str, bytes] | None:
+    if not isinstance(payload, dict):
+        return None
+    session_id, secret = payload.get("sid"), payload.get("k")
+    if not (isinstance(session_id, str) and session_id.isascii() and isinstance(secret, str)):
+        return None
+    try:
+        raw = _unb64(secret)
+    except (binascii.Error, ValueError):
+        return None
+    return (session_id, raw) if len(raw) == 32 else None
+
+
+def _record(opened: bytes | None) -> tuple[dict[str, Any], str | None] | None:
+    if opened is None:
+        return None
+    record = json.loads(opened)  # sealed by us: well-formed JSON
+    claims, id_token = record.get("u"), record.get("idt")
+    if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
+        return None
+    return claims, id_token if isinstance(id_token, str) else None
