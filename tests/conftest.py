@@ -410,9 +410,47 @@ def portal() -> Iterator[Any]:
         yield p
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set ``ALL_SESSION_MODES = True`` run each test with sessions in the
+    cookie, in a shared in-process store, and in a real Redis (when it can be started)."""
+    if "session_mode" in metafunc.fixturenames:
+        modes = ["cookie"]
+        if getattr(metafunc.module, "ALL_SESSION_MODES", False):
+            modes += ["memory", "redis"]
+        metafunc.parametrize("session_mode", modes, indirect=True)
+
+
+@pytest.fixture
+def session_mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def shared_store(
+    session_mode: str, clock: FakeClock, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """The record store every client of one test shares, or None for cookie sessions."""
+    if session_mode != "cookie" and request.node.get_closest_marker("cookie_sessions"):
+        pytest.skip("about sessions kept in the cookie itself")
+    if session_mode == "cookie":
+        yield None
+        return
+    if session_mode == "memory":
+        from okta_magiclink_mw.stores.memory import MemoryRecordStore
+
+        yield MemoryRecordStore(clock=clock)
+        return
+    server = request.getfixturevalue("redis_server")
+    from okta_magiclink_mw.stores.redis import RedisSessionStore
+
+    store = RedisSessionStore(url=server.url, prefix=f"t{secrets.token_hex(4)}")
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def make_client(
-    adapter: str, okta: FakeOkta, clock: FakeClock, portal: Any
+    adapter: str, okta: FakeOkta, clock: FakeClock, portal: Any, shared_store: Any
 ) -> Iterator[Callable[..., Browser]]:
     """Build a browser in front of a fresh middleware: ``make_client(settings, **mw_kwargs)``."""
     made: list[tuple[Browser, Any]] = []
@@ -427,6 +465,8 @@ def make_client(
     ) -> Browser:
         s = settings if settings is not None else make_settings()
         mw_kwargs.setdefault("clock", clock)
+        if shared_store is not None:  # every client of the test: instances of one app
+            mw_kwargs.setdefault("session_store", shared_store)
         if adapter == "asgi":
             mw: Any = OktaMagicLink(asgi_app or asgi_echo_app(), s, **mw_kwargs)
             browser = Browser("asgi", mw, base_url, portal=portal)

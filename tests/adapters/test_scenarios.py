@@ -39,6 +39,8 @@ from tests.conftest import (
     widget_config,
 )
 
+#: Each scenario runs with sessions in the cookie, in a shared in-process store, and in Redis.
+ALL_SESSION_MODES = True
 SESSION = "__Host-omw_session"
 TXN = "__Host-omw_signin"
 
@@ -575,6 +577,7 @@ def test_4_known_error_statuses(client: Browser, error: str, status: int) -> Non
 # -- 5. the interaction code (R1, R6, R7, R14, B2) ----------------------------------------------
 
 
+@pytest.mark.cookie_sessions
 def test_b2_21_full_sign_in(client: Browser, okta: FakeOkta) -> None:
     config = start_login(client, "/reports?id=5")
     verifier = held_transactions(client)[config["state"]].code_verifier
@@ -887,6 +890,7 @@ def test_5_huge_claims_still_fit(client: Browser, okta: FakeOkta) -> None:
     assert data["name"] == "Ada Lovelace"
 
 
+@pytest.mark.cookie_sessions
 def test_5_oversized_essential_claims_end_cleanly(client: Browser, okta: FakeOkta) -> None:
     """A name too large for any cookie is an error page, never a 500/traceback."""
     r = sign_in(client, okta, name=secrets.token_urlsafe(4000))
@@ -899,6 +903,7 @@ def test_5_oversized_essential_claims_end_cleanly(client: Browser, okta: FakeOkt
 # -- 6. sessions (R18-R25, B5) ------------------------------------------------------------------
 
 
+@pytest.mark.cookie_sessions
 def test_6_session_not_resent_on_every_response(
     client: Browser, okta: FakeOkta, clock: FakeClock
 ) -> None:
@@ -969,6 +974,7 @@ def test_b5_56_idle_timeout(client: Browser, okta: FakeOkta, clock: FakeClock) -
     assert client.get("/x", headers=NAV).status_code == 302
 
 
+@pytest.mark.cookie_sessions
 def test_b5_57_future_session_is_refused(client: Browser, clock: FakeClock) -> None:
     _, header = client.core.sessions.mint({"sub": "00u-x"}, None, clock() + 600)
     value = header.split(";")[0].split("=", 1)[1]
@@ -1014,6 +1020,7 @@ def test_6_http_deployment_cookies(make_client: Any, http_settings: Settings, ok
     assert "httponly" in cookie
 
 
+@pytest.mark.cookie_sessions
 def test_6_timestamps_are_inside_the_signed_payload(client: Browser, okta: FakeOkta) -> None:
     value = signed_in(client, okta)
     payload, _ = client.core.sessions._codec.loads(value, max_age=60)
@@ -1062,6 +1069,7 @@ def test_b10_101_cross_site_logout_is_403(
     assert app_view(client.get("/x"))["authenticated"] is True
 
 
+@pytest.mark.cookie_sessions
 @pytest.mark.parametrize("headers", [{"sec-fetch-site": "same-origin"}, {"origin": APP_ORIGIN}, {}])
 def test_b10_102_logout(make_client: Any, okta: FakeOkta, headers: dict[str, str]) -> None:
     client = make_client(make_settings(post_logout_redirect_uri=f"{APP_ORIGIN}/bye"))
