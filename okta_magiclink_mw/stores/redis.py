@@ -28,8 +28,8 @@ may trust an entry only while :attr:`listening_since` is set and only if the ent
 was verified after it.
 
 Every Redis failure (refused, timed out, loading, ...) raises :class:`StoreUnavailable`,
-with the original as ``__cause__``. Nothing is retried: a down Redis fails within
-``socket_timeout`` / ``connect_timeout``.
+with the original as ``__cause__``. Only a broken connection is retried, once and at
+once, so a down Redis fails within ``socket_timeout`` / ``connect_timeout``.
 """
 
 from __future__ import annotations
@@ -372,10 +372,13 @@ class RedisSessionStore:
 
     def _from_url(self, url: str, *, asynchronous: bool) -> Any:
         scheme = url.partition("://")[0].lower()
-        if asynchronous:
-            options: dict[str, Any] = {**self._timeouts, "retry": AsyncRetry(NoBackoff(), 0)}
-        else:
-            options = {**self._timeouts, "retry": Retry(NoBackoff(), 0)}
+        # One immediate retry on a broken connection only: a pooled connection may be
+        # stale after Redis restarted, and a refused connection fails again at once.
+        # Timeouts are not retried, so a hung Redis costs one socket_timeout.
+        retry = (AsyncRetry if asynchronous else Retry)(
+            NoBackoff(), 1, supported_errors=(redis.ConnectionError,)
+        )
+        options: dict[str, Any] = {**self._timeouts, "retry": retry}
         if scheme == "redis+sentinel":
             return _sentinel_master(url, options, asynchronous=asynchronous)
         if scheme not in _SCHEMES:
@@ -475,9 +478,12 @@ class RedisSessionStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._url is not None and self._async is not None:
-            client, self._async = self._async[1], None
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
+            loop, client, _ = self._async
+            self._async = None
+            # A client of another (finished) loop cannot be closed from this one.
+            if loop is asyncio.get_running_loop():
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
         self.close()
 
 
