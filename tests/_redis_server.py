@@ -66,10 +66,8 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        """Start it (again, on the same port) and wait until it answers PING."""
-        assert self.process is None, "already running"
-        command = [
+    def command(self) -> list[str]:
+        return [
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -79,8 +77,12 @@ class RedisServer:
             "--appendonly", "no",
             "--daemonize", "no",
         ]  # fmt: skip
+
+    def start(self) -> None:
+        """Start it (again, on the same port) and wait until it answers PING."""
+        assert self.process is None, "already running"
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while not self._answers():
@@ -120,6 +122,35 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class SentinelServer(RedisServer):
+    """``redis-server --sentinel`` watching ``master`` as service ``service``."""
+
+    def __init__(self, directory: Path, master: RedisServer, service: str = "sessions") -> None:
+        super().__init__(directory)
+        self.service = service
+        self.config = directory / "sentinel.conf"
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
+            f"sentinel monitor {service} 127.0.0.1 {master.port} 1\n"
+        )
+        self.url = f"redis+sentinel://127.0.0.1:{self.port}/{service}/0"
+
+    def command(self) -> list[str]:
+        return [self.binary, str(self.config), "--sentinel"]
+
+
+@contextlib.contextmanager
+def running_sentinel(master: RedisServer) -> Iterator[SentinelServer]:
+    """A Sentinel for ``master``, in its own temp dir, killed at the end."""
+    with tempfile.TemporaryDirectory(prefix="omw-sentinel-") as directory:
+        sentinel = SentinelServer(Path(directory), master)
+        sentinel.start()
+        try:
+            yield sentinel
+        finally:
+            sentinel.stop()
 
 
 @contextlib.contextmanager

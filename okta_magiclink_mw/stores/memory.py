@@ -66,9 +66,7 @@ class MemoryRecordStore:
                 self._purge_expired()
             while len(self._records) >= self._max:
                 evicted.append(self._drop(next(iter(self._records))))
-            self._records[session_id] = _Record(
-                subject, bytes(blob), now, now, self._clock() + ttl
-            )
+            self._records[session_id] = _Record(subject, bytes(blob), now, now, self._clock() + ttl)
             self._subjects.setdefault(subject, {})[session_id] = None
         self._deliver(evicted)
 

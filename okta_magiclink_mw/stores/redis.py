@@ -37,13 +37,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -59,6 +57,7 @@ from redis.retry import Retry
 
 from ..errors import ConfigurationError
 from ._base import OnInvalidate, SessionInfo, StoredSession, StoreUnavailable
+from ._redis_ops import LUA, Op, Plans
 
 logger = logging.getLogger("okta_magiclink_mw")
 
@@ -70,111 +69,6 @@ _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _POLL, _PING_EVERY, _DEAD_AFTER = 0.1, 0.25, 0.75
 #: Reconnection backoff of the listener, in seconds.
 _BACKOFF_MIN, _BACKOFF_MAX = 0.05, 1.0
-
-# One script, one round trip per operation; ARGV[1] names the operation, ARGV[2] is
-# the prefix. Times come from the server's own clock so scores agree with PEXPIRE.
-_LUA = """
-local op, prefix = ARGV[1], ARGV[2]
-local channel = prefix .. ':invalidate'
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function settle(idx)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', now_ms())
-  local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('PEXPIREAT', idx, last[2]) end
-end
-if op == 'create' then
-  local sid, ttl, max = ARGV[3], tonumber(ARGV[7]), tonumber(ARGV[8])
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'b', ARGV[4], 'c', ARGV[5], 't', ARGV[5], 'u', ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('ZREM', KEYS[2], sid)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms())
-  local extra = redis.call('ZCARD', KEYS[2]) - (max - 1)
-  if extra > 0 then
-    for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
-      redis.call('DEL', prefix .. ':s:' .. old)
-      redis.call('PUBLISH', channel, old)
-    end
-    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
-  end
-  redis.call('ZADD', KEYS[2], now_ms() + ttl, sid)
-  settle(KEYS[2])
-  return 1
-elseif op == 'load' then
-  return redis.call('HMGET', KEYS[1], 'b', 'c', 't')
-elseif op == 'touch' then
-  if redis.call('HGET', KEYS[1], 'u') ~= ARGV[4] then return 0 end
-  local ttl = tonumber(ARGV[6])
-  redis.call('HSET', KEYS[1], 't', ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('ZADD', KEYS[2], now_ms() + ttl, ARGV[3])
-  settle(KEYS[2])
-  return 1
-elseif op == 'delete' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  settle(KEYS[2])
-  redis.call('PUBLISH', channel, ARGV[3])
-  return 1
-elseif op == 'delete_subject' then
-  local n = 0
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    n = n + redis.call('DEL', prefix .. ':s:' .. sid)
-    redis.call('PUBLISH', channel, sid)
-  end
-  redis.call('DEL', KEYS[1])
-  return n
-elseif op == 'list_subject' then
-  settle(KEYS[1])
-  local out = {}
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local v = redis.call('HMGET', prefix .. ':s:' .. sid, 'c', 't', 'u')
-    if v[3] == ARGV[3] then
-      table.insert(out, sid); table.insert(out, v[1]); table.insert(out, v[2])
-    end
-  end
-  return out
-elseif op == 'spend' then
-  if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then return 1 end
-  return 0
-end
-return redis.error_reply('unknown operation')
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Op(Generic[T]):
-    """One script call, planned without I/O so the sync and async twins share it."""
-
-    keys: list[str]
-    args: list[Any]
-    result: Callable[[Any], T]
-
-
-def _ms(ttl: float) -> int:
-    if not ttl > 0:
-        raise ValueError("ttl must be positive")
-    return max(1, math.ceil(ttl * 1000))
-
-
-def _none(_: Any) -> None:
-    return None
-
-
-def _stored(reply: list[bytes | None]) -> StoredSession | None:
-    blob, created, seen = reply
-    if blob is None or created is None or seen is None:
-        return None
-    return StoredSession(blob, float(created), float(seen))
-
-
-def _infos(reply: list[bytes]) -> list[SessionInfo]:
-    triples = [reply[i : i + 3] for i in range(0, len(reply), 3)]
-    infos = [SessionInfo(sid.decode(), float(c), float(t)) for sid, c, t in triples]
-    return sorted(infos, key=lambda info: info.created)
 
 
 def _check_client(client: redis.Redis | AsyncRedis) -> None:
@@ -228,9 +122,8 @@ class RedisSessionStore:
             raise ConfigurationError("socket_timeout and connect_timeout must be positive")
         if max_records_per_subject < 1:
             raise ConfigurationError("max_records_per_subject must be at least 1")
-        self._prefix = prefix
+        self._plan = Plans(prefix, max_records_per_subject)
         self._channel = f"{prefix}:invalidate"
-        self._max_per_subject = max_records_per_subject
         self._timeouts = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
@@ -242,74 +135,44 @@ class RedisSessionStore:
         self._async = None
         if isinstance(client, AsyncRedis):
             _check_client(client)
-            self._async = (None, client, client.register_script(_LUA))
+            self._async = (None, client, client.register_script(LUA))
         elif client is not None:
             _check_client(client)
-            self._sync = (client, client.register_script(_LUA))
+            self._sync = (client, client.register_script(LUA))
         else:
             assert url is not None
             # Built now (no I/O) so a bad url fails at construction, not per request.
             sync = self._from_url(url, asynchronous=False)
-            self._sync = (sync, sync.register_script(_LUA))
+            self._sync = (sync, sync.register_script(LUA))
         self._since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
 
-    # -- the operations, planned once --------------------------------------------------
-
-    def _key(self, kind: str, name: str) -> str:
-        return f"{self._prefix}:{kind}:{name}"
-
-    def _create(self, sid: str, subject: str, blob: bytes, now: float, ttl: float) -> _Op[None]:
-        keys = [self._key("s", sid), self._key("u", subject)]
-        args = ["create", self._prefix, sid, blob, repr(now), subject, _ms(ttl)]
-        return _Op(keys, [*args, self._max_per_subject], _none)
-
-    def _load(self, sid: str) -> _Op[StoredSession | None]:
-        return _Op([self._key("s", sid)], ["load", self._prefix], _stored)
-
-    def _touch(self, sid: str, subject: str, now: float, ttl: float) -> _Op[bool]:
-        keys = [self._key("s", sid), self._key("u", subject)]
-        return _Op(keys, ["touch", self._prefix, sid, subject, repr(now), _ms(ttl)], bool)
-
-    def _delete(self, sid: str, subject: str) -> _Op[None]:
-        keys = [self._key("s", sid), self._key("u", subject)]
-        return _Op(keys, ["delete", self._prefix, sid], _none)
-
-    def _delete_subject(self, subject: str) -> _Op[int]:
-        return _Op([self._key("u", subject)], ["delete_subject", self._prefix], int)
-
-    def _list_subject(self, subject: str) -> _Op[list[SessionInfo]]:
-        return _Op([self._key("u", subject)], ["list_subject", self._prefix, subject], _infos)
-
-    def _spend(self, key: str, ttl: float) -> _Op[bool]:
-        return _Op([self._key("k", key)], ["spend", self._prefix, _ms(ttl)], bool)
-
     # -- sync (WSGI) -------------------------------------------------------------------
 
     def create(self, session_id: str, subject: str, blob: bytes, now: float, ttl: float) -> None:
-        self._run(self._create(session_id, subject, blob, now, ttl))
+        self._run(self._plan.create(session_id, subject, blob, now, ttl))
 
     def load(self, session_id: str) -> StoredSession | None:
-        return self._run(self._load(session_id))
+        return self._run(self._plan.load(session_id))
 
     def touch(self, session_id: str, subject: str, now: float, ttl: float) -> bool:
-        return self._run(self._touch(session_id, subject, now, ttl))
+        return self._run(self._plan.touch(session_id, subject, now, ttl))
 
     def delete(self, session_id: str, subject: str) -> None:
-        self._run(self._delete(session_id, subject))
+        self._run(self._plan.delete(session_id, subject))
 
     def delete_subject(self, subject: str) -> int:
-        return self._run(self._delete_subject(subject))
+        return self._run(self._plan.delete_subject(subject))
 
     def list_subject(self, subject: str) -> list[SessionInfo]:
-        return self._run(self._list_subject(subject))
+        return self._run(self._plan.list_subject(subject))
 
     def spend(self, key: str, ttl: float) -> bool:
-        return self._run(self._spend(key, ttl))
+        return self._run(self._plan.spend(key, ttl))
 
-    def _run(self, op: _Op[T]) -> T:
+    def _run(self, op: Op[T]) -> T:
         script = self._sync_pair()[1]
         with _unavailable():
             return op.result(script(op.keys, op.args))
@@ -319,27 +182,27 @@ class RedisSessionStore:
     async def acreate(
         self, session_id: str, subject: str, blob: bytes, now: float, ttl: float
     ) -> None:
-        await self._arun(self._create(session_id, subject, blob, now, ttl))
+        await self._arun(self._plan.create(session_id, subject, blob, now, ttl))
 
     async def aload(self, session_id: str) -> StoredSession | None:
-        return await self._arun(self._load(session_id))
+        return await self._arun(self._plan.load(session_id))
 
     async def atouch(self, session_id: str, subject: str, now: float, ttl: float) -> bool:
-        return await self._arun(self._touch(session_id, subject, now, ttl))
+        return await self._arun(self._plan.touch(session_id, subject, now, ttl))
 
     async def adelete(self, session_id: str, subject: str) -> None:
-        await self._arun(self._delete(session_id, subject))
+        await self._arun(self._plan.delete(session_id, subject))
 
     async def adelete_subject(self, subject: str) -> int:
-        return await self._arun(self._delete_subject(subject))
+        return await self._arun(self._plan.delete_subject(subject))
 
     async def alist_subject(self, subject: str) -> list[SessionInfo]:
-        return await self._arun(self._list_subject(subject))
+        return await self._arun(self._plan.list_subject(subject))
 
     async def aspend(self, key: str, ttl: float) -> bool:
-        return await self._arun(self._spend(key, ttl))
+        return await self._arun(self._plan.spend(key, ttl))
 
-    async def _arun(self, op: _Op[T]) -> T:
+    async def _arun(self, op: Op[T]) -> T:
         script = self._async_triple()[2]
         with _unavailable():
             return op.result(await script(op.keys, op.args))
@@ -367,7 +230,7 @@ class RedisSessionStore:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             client = self._from_url(self._url, asynchronous=True)
-            self._async = (loop, client, client.register_script(_LUA))
+            self._async = (loop, client, client.register_script(LUA))
         return self._async
 
     def _from_url(self, url: str, *, asynchronous: bool) -> Any:
@@ -426,7 +289,7 @@ class RedisSessionStore:
     def _listen_forever(self, client: redis.Redis, on_invalidate: OnInvalidate) -> None:
         backoff = _Backoff()
         while not self._stop.is_set():
-            pubsub = client.pubsub()
+            pubsub = client.pubsub()  # type: ignore[no-untyped-call]
             pump = _Pump(self, on_invalidate)
             try:
                 pubsub.subscribe(self._channel)
@@ -456,7 +319,7 @@ class RedisSessionStore:
             finally:
                 self._since = None
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff.next(pump.subscribed))
 
     # -- closing -----------------------------------------------------------------------
@@ -565,7 +428,9 @@ def _sentinel_master(url: str, options: dict[str, Any], *, asynchronous: bool) -
         "password": unquote(password) or None,
     }
     sentinel_options = {k: v for k, v in options.items() if k != "retry"}
+    # redis-py's Sentinel classes carry no annotations.
     if asynchronous:
-        sentinels = redis.asyncio.sentinel.Sentinel(nodes, **sentinel_options)
+        sentinels = redis.asyncio.sentinel.Sentinel(nodes, **sentinel_options)  # type: ignore[no-untyped-call]
         return sentinels.master_for(path[0], redis_class=AsyncRedis, **master)
-    return redis.sentinel.Sentinel(nodes, **sentinel_options).master_for(path[0], **master)
+    sync = redis.sentinel.Sentinel(nodes, **sentinel_options)  # type: ignore[no-untyped-call]
+    return sync.master_for(path[0], **master)  # type: ignore[no-untyped-call]

@@ -17,7 +17,7 @@ from tests.conftest import FakeClock
 
 __all__ = ["Handle", "Stores", "_shared_redis", "redis_server", "redis_url", "wait_for"]
 
-KINDS = ["memory", "redis-sync", "redis-async"]
+KINDS = ["memory-sync", "memory-async", "redis-sync", "redis-async"]
 
 
 class Handle:
@@ -53,9 +53,9 @@ class Stores:
         self._made: list[Handle] = []
 
     def new(self, **options: Any) -> Handle:
-        if self.kind == "memory":
+        if self.kind.startswith("memory"):
             # Instances of one process share the one in-memory store.
-            handle = Handle(self._memory, None)
+            handle = Handle(self._memory, self.portal)
         else:
             from okta_magiclink_mw.stores import RedisSessionStore
 
@@ -65,11 +65,11 @@ class Stores:
 
     def now(self) -> float:
         """The store's idea of the time: the fake clock, or the real one."""
-        return self.clock() if self.kind == "memory" else time.time()
+        return self.clock() if self.kind.startswith("memory") else time.time()
 
     def pass_time(self, seconds: float) -> None:
         """Let ``seconds`` pass for the store: the fake clock, or Redis's own."""
-        if self.kind == "memory":
+        if self.kind.startswith("memory"):
             self.clock.advance(seconds)
         else:
             time.sleep(seconds)
@@ -98,8 +98,8 @@ def portal() -> Iterator[BlockingPortal]:
 @pytest.fixture(params=KINDS)
 def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     kind: str = request.param
-    url = None if kind == "memory" else request.getfixturevalue("redis_url")
-    portal = request.getfixturevalue("portal") if kind == "redis-async" else None
+    url = request.getfixturevalue("redis_url") if kind.startswith("redis") else None
+    portal = request.getfixturevalue("portal") if kind.endswith("async") else None
     made = Stores(kind, url, portal)
     yield made
     made.close()

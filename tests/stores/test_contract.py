@@ -16,7 +16,7 @@ import pytest
 
 from okta_magiclink_mw.stores import SessionInfo, StoredSession
 
-from .conftest import Handle, Stores, wait_for
+from .conftest import Handle, Stores
 
 NOW = 1_800_000_000.0
 LONG = 60.0

@@ -17,7 +17,7 @@ import redis.asyncio
 
 from okta_magiclink_mw.errors import ConfigurationError
 from okta_magiclink_mw.stores import RedisSessionStore, StoreUnavailable
-from tests._redis_server import RedisServer
+from tests._redis_server import RedisServer, running_sentinel
 
 from .conftest import wait_for
 from .test_contract import LONG, NOW, SHORT, Inbox
@@ -225,7 +225,8 @@ def test_each_event_loop_gets_its_own_async_client(store: RedisSessionStore) -> 
 def test_the_listener_thread_is_a_daemon_and_close_ends_it(store: RedisSessionStore) -> None:
     store.listen(Inbox())
     thread = store._thread
-    assert thread is not None and thread.daemon
+    assert thread is not None
+    assert thread.daemon
     store.close()
     assert not thread.is_alive()
 
@@ -318,3 +319,69 @@ def test_an_unknown_name_of_the_stores_package_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="Nope"):
         stores.Nope  # noqa: B018
+
+
+# -- Sentinel -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_sentinel_url_finds_the_master(redis_server: RedisServer, mode: str) -> None:
+    with running_sentinel(redis_server) as sentinel:
+        store = RedisSessionStore(sentinel.url)
+        if mode == "sync":
+            store.create("sid-1", "alice", b"via sentinel", NOW, LONG)
+        else:
+            anyio.run(store.acreate, "sid-1", "alice", b"via sentinel", NOW, LONG)
+        store.close()
+    assert redis.Redis.from_url(redis_server.url).hget("omw:s:sid-1", "b") == b"via sentinel"
+
+
+def test_a_sentinel_url_takes_several_sentinels_a_db_and_credentials() -> None:
+    store = RedisSessionStore("redis+sentinel://:s3cret@10.0.0.1:26379,[::1]:26380/sessions/2")
+    client = store._sync_pair()[0]
+    pool = client.connection_pool
+    assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
+    assert pool.service_name == "sessions"
+    assert [
+        (c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
+        for c in pool.sentinel_manager.sentinels
+    ] == [("10.0.0.1", 26379), ("::1", 26380)]
+    assert (pool.connection_kwargs["db"], pool.connection_kwargs["password"]) == (2, "s3cret")
+    assert pool.connection_kwargs["socket_timeout"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://10.0.0.1:26379",
+        "redis+sentinel://10.0.0.1:26379/",
+        "redis+sentinel://10.0.0.1:26379/a/0/extra",
+        "redis+sentinel://10.0.0.1/sessions",
+        "redis+sentinel://10.0.0.1:port/sessions",
+        "redis+sentinel://:26379/sessions",
+        "redis+sentinel://10.0.0.1:26379/sessions/db",
+    ],
+)
+def test_a_malformed_sentinel_url_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="service_name"):
+        RedisSessionStore(url)
+
+
+def test_without_redis_py_the_lazy_import_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import okta_magiclink_mw.stores as stores
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "okta_magiclink_mw.stores.redis")
+    with pytest.raises(ImportError, match=r"pip install 'okta-magiclink-mw\[redis\]'"):
+        stores.RedisSessionStore  # noqa: B018
+
+
+def test_another_import_error_is_not_disguised(monkeypatch: pytest.MonkeyPatch) -> None:
+    import okta_magiclink_mw.stores as stores
+
+    monkeypatch.setitem(sys.modules, "okta_magiclink_mw.stores.redis", None)
+    with pytest.raises(ImportError) as info:
+        stores.RedisSessionStore  # noqa: B018
+    assert "pip install" not in str(info.value)
