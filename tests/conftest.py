@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from okta_magiclink_mw import OktaMagicLink, OktaMagicLinkWSGI, Settings
+from tests._redis_server import _shared_redis  # noqa: F401 - a fixture, for session modes
 
 ISSUER = "https://org.example/oauth2/default"
 CLIENT_ID = "0oa-test-client"
@@ -440,11 +441,13 @@ def shared_store(
 
         yield MemoryRecordStore(clock=clock)
         return
-    server = request.getfixturevalue("redis_server")
+    server = request.getfixturevalue("_shared_redis")
     from okta_magiclink_mw.stores.redis import RedisSessionStore
 
     store = RedisSessionStore(url=server.url, prefix=f"t{secrets.token_hex(4)}")
     yield store
+    if request.getfixturevalue("adapter") == "asgi":
+        request.getfixturevalue("portal").call(store.aclose)
     store.close()
 
 

@@ -7,6 +7,7 @@ both. Nothing survives a restart, and nothing is shared between processes.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._base import OnInvalidate, SessionInfo, StoredSession
+
+logger = logging.getLogger("okta_magiclink_mw")
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class MemoryRecordStore:
     # -- records --------------------------------------------------------------------
 
     def create(self, session_id: str, subject: str, blob: bytes, now: float, ttl: float) -> None:
+        _check(ttl)
         evicted: list[str] = []
         with self._lock:
             self._drop(session_id)
@@ -110,6 +114,7 @@ class MemoryRecordStore:
         return [SessionInfo(sid, record.created, record.seen) for sid, record in records]
 
     def spend(self, key: str, ttl: float) -> bool:
+        _check(ttl)
         now = self._clock()
         with self._lock:
             expires = self._spent.get(key)
@@ -200,4 +205,14 @@ class MemoryRecordStore:
         listeners = list(self._listeners)
         for session_id in session_ids:
             for on_invalidate in listeners:
-                on_invalidate(session_id)
+                try:
+                    on_invalidate(session_id)
+                except Exception as exc:
+                    # One failing listener must not keep the others uninformed; the
+                    # id is not logged (it is half of a session cookie).
+                    logger.error("session invalidation callback failed: %s", type(exc).__name__)
+
+
+def _check(ttl: float) -> None:
+    if not ttl > 0:
+        raise ValueError("ttl must be positive")
