@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import re
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,8 +29,10 @@ from ._cluster import (
     EXAMPLE_NGINX_CONF,
     REDIS,
     REDIS_MISSING,
+    REDIS_SERVER,
     Cluster,
     Nginx,
+    RedisServer,
     free_port,
     render_nginx_conf,
     running_cluster,
@@ -376,3 +380,57 @@ def test_the_example_config_is_what_the_cluster_runs() -> None:
         render_nginx_conf(
             example.replace("listen 127.0.0.1:8080;", ""), listen_port=1, upstream_ports=[2]
         )
+
+
+# -- the harness itself -------------------------------------------------------------------
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_failing_test_leaves_no_process_behind() -> None:
+    groups: list[int] = []
+    # The failure is inside the cluster: that is the point (PT012).
+    with (  # noqa: PT012
+        pytest.raises(ZeroDivisionError),
+        running_cluster("wsgi", instances=1) as cluster,
+    ):
+        assert cluster.nginx is not None
+        assert cluster.nginx.proc is not None
+        groups += [*cluster.pids(), cluster.nginx.proc.pid]
+        assert all(_alive(pgid) for pgid in groups)
+        1 / 0  # noqa: B018
+    assert len(groups) == 2
+    assert not [pgid for pgid in groups if _alive(pgid)]
+    assert not cluster.directory.exists()
+
+
+@pytest.mark.skipif(not Path(REDIS_SERVER).exists(), reason=f"{REDIS_SERVER} is not installed")
+def test_a_redis_outage_loses_nothing(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path, free_port())
+    redis.start()
+    try:
+        assert redis.command("SET", "k", "v") == b"+OK\r\n"
+        redis.stop()
+        with pytest.raises(ConnectionRefusedError):
+            redis.command("PING")
+        redis.start()
+        assert redis.command("GET", "k") == b"$1\r\nv\r\n"
+    finally:
+        redis.stop()
+    assert redis.proc is not None
+    assert redis.proc.poll() is not None
+
+
+@pytest.mark.skipif(REDIS, reason="the Redis store is there")
+def test_asking_for_redis_before_the_store_exists_fails_loudly() -> None:
+    with (
+        pytest.raises(RuntimeError, match="session_store"),
+        running_cluster("asgi", instances=1, redis=True),
+    ):
+        pass  # the instances refuse to start
