@@ -11,11 +11,16 @@ test sees it), or are skipped when there is no baseline to run. The switch is
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
+import hashlib
 import itertools
 import os
 import re
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +39,7 @@ from ._cluster import (
     Nginx,
     RedisServer,
     free_port,
+    free_socket,
     render_nginx_conf,
     running_cluster,
     session_cookie,
@@ -145,8 +151,8 @@ def test_nginx_overwrites_the_forwarding_headers_a_client_sends(cluster: Cluster
     }
     for _ in cluster.instances:
         seen = browser.get("/whoami", headers=forged).json()
-        # Appended instead ($proxy_add_x_forwarded_for), the app would take the forged
-        # address for the client's: uvicorn and waitress trust the last proxy's word.
+        # Appended instead ($proxy_add_x_forwarded_for), uvicorn would take the forged
+        # address for the client's (waitress keeps only the last hop, so it would not).
         assert seen["x-forwarded-for"] == "127.0.0.1"
         assert seen["client"] == "127.0.0.1"
         assert (seen["x-forwarded-proto"], seen["scheme"]) == ("http", "http")
@@ -227,6 +233,96 @@ def test_nginx_skips_a_dead_instance_and_sessions_survive_its_restart(
     me = browser.get(f"{cluster.url(0)}/whoami")
     assert me.status_code == 200
     assert (me.json()["pid"], me.json()["user"]) == (cluster.pids()[0], EMAIL)
+
+
+class UpgradeEcho:
+    """A bare upstream for nginx: answers a websocket handshake with 101, then echoes
+    every byte back; answers anything else with a plain 200. Keeps each request's head."""
+
+    def __init__(self) -> None:
+        self.sock = free_socket()
+        self.sock.listen(8)
+        self.port: int = self.sock.getsockname()[1]
+        self.heads: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):  # the listening socket is closed: done
+            while True:
+                conn, _ = self.sock.accept()
+                threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            text = head.decode("latin-1").lower()
+            self.heads.append(text)
+            if "upgrade: websocket" not in text:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                return
+            key = re.search(r"sec-websocket-key: *(\S+)", head.decode("latin-1"), re.I)
+            assert key is not None
+            accept = base64.b64encode(
+                hashlib.sha1((key.group(1) + _WS_GUID).encode()).digest()  # noqa: S324
+            )
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def test_nginx_passes_websocket_upgrades_and_keeps_connections_alive(tmp_path: Path) -> None:
+    upstream = UpgradeEcho()
+    port = free_port()
+    conf = render_nginx_conf(
+        EXAMPLE_NGINX_CONF.read_text(), listen_port=port, upstream_ports=[upstream.port]
+    )
+    nginx = Nginx(tmp_path, port, conf)
+    try:
+        nginx.spawn()
+        nginx.wait_ready()
+        plain = httpx.get(f"http://127.0.0.1:{port}/page", headers={"Connection": "close"})
+        assert (plain.status_code, plain.text) == (200, "ok")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += client.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 101 "), answer
+            assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in answer  # RFC 6455's example
+            client.sendall(b"\x81\x05hello")  # any bytes: nginx is a tunnel now
+            echoed = b""
+            while len(echoed) < 7:
+                echoed += client.recv(4096)
+            assert echoed == b"\x81\x05hello"
+    finally:
+        nginx.stop()
+        upstream.close()
+    page, ws = upstream.heads
+    # Without the map's "" value nginx would send "Connection: close" and never reuse
+    # a connection to an instance; the client's own Connection header is not passed.
+    assert "\r\nconnection:" not in page
+    assert "\r\nupgrade: websocket\r\n" in ws
+    assert "\r\nconnection: upgrade\r\n" in ws
 
 
 # -- shared sessions (issue 8) ------------------------------------------------------------
