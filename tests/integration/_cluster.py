@@ -97,21 +97,35 @@ def spawn(argv: list[str], *, env: Mapping[str, str], log: Path) -> subprocess.P
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
-    """Signal the whole process group of ``proc``; SIGKILL it if it does not go in time."""
+    """Signal the process group of ``proc``; SIGKILL it if it does not go in time."""
     try:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
-        # Whatever the leader left in its group (nginx workers) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is not None:  # reaped already: its pid may be someone else's now
+            return
+        _signal_group(proc, sig)
+        if not _exited(proc, timeout):
+            _signal_group(proc, signal.SIGKILL)
+            _exited(proc, timeout)
+        # The leader is a zombie, not yet reaped, so its group id cannot have been reused:
+        # this reaches only what it left behind (nginx workers), then the leader is reaped.
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=timeout)
     finally:
         _LIVE.discard(proc)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for ``proc`` to exit without reaping it (WNOWAIT)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 @atexit.register

