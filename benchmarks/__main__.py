@@ -35,9 +35,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--store",
-        choices=("none", "redis"),
+        choices=("none", "redis", "memory"),
         default="none",
-        help="redis: also the Redis session store's rows (needs redis-server)",
+        help="redis: also the Redis session store's rows (needs redis-server); memory: the "
+        "same rows with one in-process store shared by both instances (checks the harness)",
     )
     parser.add_argument(
         "--profile",
@@ -112,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         step("5. memory")
         requests, distinct = (2000, 200) if quick else (100_000, 10_000)
         results["memory"] = _memory.run(requests, distinct)
-    if args.store == "redis":
-        step("6. Redis session store")
+    if args.store != "none":
+        step(f"6. session store ({args.store})")
         from . import _store
 
-        results["store"] = _store.run(quick=quick)
+        results["store"] = _store.run(quick=quick, backend=args.store)
     if args.profile:
         step("profiles")
         from . import _profile

@@ -153,6 +153,8 @@ def table(results: dict[str, Any]) -> str:
             f"{rss['distinct_sessions']:,} requests); statuses {rss['statuses']}"
         )
         lines.append(f"  caches: {rss['caches']}")
+    if "store" in results:
+        lines.extend(_store_lines(results["store"]))
     lines.append("\nTargets (ratios from this run; a miss never fails the process)")
     for t in results["targets"]:
         lines.append(
@@ -183,7 +185,9 @@ def _socket_lines(s: dict[str, Any]) -> list[str]:
     )
     for name, row in s["variants"].items():
         cpu = "n/a" if row.get("cpu_us") is None else f"{row['cpu_us']:.1f}"
-        label = _apps.LABELS[name] + (" [client-bound]" if s.get("client_bound") else "")
+        label = _apps.LABELS[name]
+        if s.get("client_bound"):
+            label = label[:19] + " [client-bound]"
         lines.append(
             f"  {label:34s} {row['rps']:7,.0f} {row['rps_min']:7,.0f}-{row['rps_max']:<7,.0f} "
             f"{row['ratio']:5.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})    "
@@ -194,6 +198,31 @@ def _socket_lines(s: dict[str, Any]) -> list[str]:
     lines.append(
         "  req/s: median of the rounds (min-max); / bare: median of each round's ratio to "
         "the bare app with the same cookie; CPU: server CPU time per request (median)"
+    )
+    return lines
+
+
+def _store_lines(st: dict[str, Any]) -> list[str]:
+    lines = [f"\n6. Authenticated GET {_apps.PATH} with the session store: {st['store']}"]
+    for part in ("asgi", "wsgi"):
+        rows = st[part]
+        bare = rows["bare"]["median_us"]
+        for name, row in rows.items():
+            label = "bare app" if name == "bare" else "okta-magiclink-mw + store"
+            lines.append(
+                f"  {part.upper()} in-process {label:30s} {row['median_us']:8.2f} us "
+                f"({row['min_us']:.2f}-{row['max_us']:.2f}) x{row['median_us'] / bare:.2f}"
+            )
+    trips = st["round_trips_per_request"]
+    lines.append(
+        "  store commands per authenticated request (steady state): "
+        + ("n/a" if trips is None else f"{trips:.3f}")
+    )
+    p = st["signout_propagation"]
+    lines.append(
+        f"  sign-out on one instance refused by the other after: p50 {_fmt(p['p50_ms'], 3)} ms,"
+        f" p99 {_fmt(p['p99_ms'], 3)} ms, max {_fmt(p['max_ms'], 3)} ms "
+        f"({p['signouts']} sign-outs, {p['never_propagated']} never propagated)"
     )
     return lines
 
