@@ -3,6 +3,10 @@
 Parts: 1 in-process ASGI, 2 in-process WSGI, 3 uvicorn + wrk, 4 sign-ins, 5 memory.
 ``--quick`` runs every part with tiny counts (a CI smoke test: it checks that each part
 works, not the numbers). Results go to ``--out``/latest.json and latest.png.
+
+The socket part needs wrk: without it the run stops before it starts (``--loadgen httpx``
+runs it with a Python client instead, and labels those rows client-bound).
+``--store redis`` adds the rows of the Redis session store (a redis-server of its own).
 """
 
 from __future__ import annotations
@@ -23,7 +27,19 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny counts; checks it runs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument(
+        "--loadgen",
+        choices=("wrk", "httpx"),
+        default="wrk",
+        help="httpx: a Python client, slower than the server (rows labelled client-bound)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("none", "redis", "memory"),
+        default="none",
+        help="redis: also the Redis session store's rows (needs redis-server); memory: the "
+        "same rows with one in-process store shared by both instances (checks the harness)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -39,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown parts: {sorted(unknown)}", file=sys.stderr)
         return 2
+    if "sockets" in parts and args.loadgen == "wrk" and not _sockets.wrk_available():
+        print(_sockets.WRK_MISSING, file=sys.stderr)
+        return 2
+    if args.store == "redis":
+        from . import _store
+
+        problem = _store.unavailable()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     quick = args.quick
     results: dict[str, Any] = {
         "machine": _report.machine(),
@@ -59,18 +85,20 @@ def main(argv: list[str] | None = None) -> int:
         rounds, n = (3, 100) if quick else (15, 2000)
         results["wsgi"] = {k: v.as_json() for k, v in _inprocess.run_wsgi(rounds, n).items()}
     if "sockets" in parts:
-        loadgen = _sockets.pick_loadgen(args.loadgen)
+        loadgen = args.loadgen
         step(f"3. uvicorn + {loadgen}")
-        seconds, rounds, warmup = (1.0, 1, 0.0) if quick else (5.0, 3, 1.0)
+        seconds, rounds, warmup = (1.0, 2, 0.0) if quick else (3.0, 6, 1.0)
         connections = 32 if loadgen == "wrk" else 16
-        loads = _sockets.run(
+        loads, meta = _sockets.run(
             seconds=seconds, rounds=rounds, connections=connections, loadgen=loadgen, warmup=warmup
         )
         results["sockets"] = {
             "loadgen": loadgen,
+            "client_bound": loadgen != "wrk",
             "connections": connections,
             "seconds": seconds,
             "rounds": rounds,
+            **meta,
             "variants": {k: v.as_json() for k, v in loads.items()},
         }
     if "signins" in parts:
@@ -85,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         step("5. memory")
         requests, distinct = (2000, 200) if quick else (100_000, 10_000)
         results["memory"] = _memory.run(requests, distinct)
+    if args.store != "none":
+        step(f"6. session store ({args.store})")
+        from . import _store
+
+        results["store"] = _store.run(quick=quick, backend=args.store)
     if args.profile:
         step("profiles")
         from . import _profile

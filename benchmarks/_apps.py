@@ -33,6 +33,7 @@ PATH = "/reports"
 ASGI_VARIANTS = ("bare", "session", "magiclink")
 WSGI_VARIANTS = ("bare", "session", "magiclink")
 LABELS = {
+    "bare_nocookie": "bare app, no session cookie",
     "bare": "bare app",
     "session": "signed-cookie session + check",
     "magiclink": "okta-magiclink-mw",

@@ -61,11 +61,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         w = {k: v["median_us"] for k, v in results["wsgi"].items()}
         add("WSGI: middleware / bare Flask", _ratio(w["magiclink"], w["bare"]), 1.2)
         add("WSGI: middleware / Flask session", _ratio(w["magiclink"], w["session"]), 1.0)
-    if "sockets" in results:
-        s = {k: v["rps"] for k, v in results["sockets"]["variants"].items()}
+    sockets = results.get("sockets")
+    if sockets and not sockets.get("client_bound"):
+        # The median of the per-round ratios: each round compares the two side by side.
         add(
-            "uvicorn: middleware rps / bare rps",
-            _ratio(s["magiclink"], s["bare"]),
+            "uvicorn: middleware rps / bare rps (median of rounds)",
+            sockets["variants"]["magiclink"]["ratio"],
             0.9,
             at_most=False,
         )
@@ -117,26 +118,7 @@ def table(results: dict[str, Any]) -> str:
                 f"{row['max_us']:8.2f} {row['median_us'] / bare:7.2f}"
             )
     if "sockets" in results:
-        s = results["sockets"]
-        lines.append(
-            f"\n3. uvicorn on 127.0.0.1 (h11, asyncio, 1 worker), load: {s['loadgen']} "
-            f"-c{s['connections']} {s['seconds']:g}s x {s['rounds']} rounds (median)"
-        )
-        if s["loadgen"] != "wrk":
-            lines.append(
-                "  NOTE: wrk not found; the httpx load generator was used "
-                "(Python client: its rps are a floor)"
-            )
-        bare = s["variants"]["bare"]["rps"]
-        lines.append(
-            f"  {'variant':34s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'/ bare':>7s}"
-            f" {'non-2xx':>8s}"
-        )
-        for name, row in s["variants"].items():
-            lines.append(
-                f"  {_apps.LABELS[name]:34s} {row['rps']:9,.0f} {row['p50_ms']:8.2f} "
-                f"{row['p99_ms']:8.2f} {row['rps'] / bare:7.2f} {row['non_2xx']:8d}"
-            )
+        lines.extend(_socket_lines(results["sockets"]))
     if "signins" in results:
         lines.append("\n4. Sign-in callbacks through the ASGI middleware")
         lines.append(
@@ -171,12 +153,78 @@ def table(results: dict[str, Any]) -> str:
             f"{rss['distinct_sessions']:,} requests); statuses {rss['statuses']}"
         )
         lines.append(f"  caches: {rss['caches']}")
+    if "store" in results:
+        lines.extend(_store_lines(results["store"]))
     lines.append("\nTargets (ratios from this run; a miss never fails the process)")
     for t in results["targets"]:
         lines.append(
             f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']:58s} {t['value']:>9} {t['limit']}"
         )
     return "\n".join(lines)
+
+
+def _socket_lines(s: dict[str, Any]) -> list[str]:
+    pinned = (
+        f"server on CPU {s['server_cpu']}, load generator on CPU {s['loadgen_cpu']}"
+        if s.get("server_cpu") is not None
+        else "not pinned (fewer than 2 CPUs)"
+    )
+    lines = [
+        f"\n3. uvicorn on 127.0.0.1 (h11, asyncio, 1 worker), load: {s['loadgen']} "
+        f"-c{s['connections']}, {s['rounds']} rounds x {s['seconds']:g}s in turns; {pinned}",
+        f"  load average per round: {s.get('loadavg_per_round', [])}",
+    ]
+    if s.get("client_bound"):
+        lines.append(
+            "  CLIENT-BOUND: the httpx load generator (--loadgen httpx) is slower than the "
+            "server; these req/s measure the client, not the server. No target is checked."
+        )
+    lines.append(
+        f"  {'variant':34s} {'req/s':>7s} {'(min-max)':>15s} {'/ bare, per round':>19s} "
+        f"{'p50 ms':>7s} {'p99 ms':>7s} {'CPU us/req':>11s} {'non-2xx':>7s}"
+    )
+    for name, row in s["variants"].items():
+        cpu = "n/a" if row.get("cpu_us") is None else f"{row['cpu_us']:.1f}"
+        label = _apps.LABELS[name]
+        if s.get("client_bound"):
+            label = label[:19] + " [client-bound]"
+        lines.append(
+            f"  {label:34s} {row['rps']:7,.0f} {row['rps_min']:7,.0f}-{row['rps_max']:<7,.0f} "
+            f"{row['ratio']:5.2f} ({row['ratio_min']:.2f}-{row['ratio_max']:.2f})    "
+            f"{row['p50_ms']:7.2f} {row['p99_ms']:7.2f} {cpu:>11s} {row['non_2xx']:7d}"
+        )
+        if row.get("set_cookies"):
+            lines.append(f"    WARNING: {name} answered with Set-Cookie: a refresh was measured")
+    lines.append(
+        "  req/s: median of the rounds (min-max); / bare: median of each round's ratio to "
+        "the bare app with the same cookie; CPU: server CPU time per request (median)"
+    )
+    return lines
+
+
+def _store_lines(st: dict[str, Any]) -> list[str]:
+    lines = [f"\n6. Authenticated GET {_apps.PATH} with the session store: {st['store']}"]
+    for part in ("asgi", "wsgi"):
+        rows = st[part]
+        bare = rows["bare"]["median_us"]
+        for name, row in rows.items():
+            label = "bare app" if name == "bare" else "okta-magiclink-mw + store"
+            lines.append(
+                f"  {part.upper()} in-process {label:30s} {row['median_us']:8.2f} us "
+                f"({row['min_us']:.2f}-{row['max_us']:.2f}) x{row['median_us'] / bare:.2f}"
+            )
+    trips = st["round_trips_per_request"]
+    lines.append(
+        "  store commands per authenticated request (steady state): "
+        + ("n/a" if trips is None else f"{trips:.3f}")
+    )
+    p = st["signout_propagation"]
+    lines.append(
+        f"  sign-out on one instance refused by the other after: p50 {_fmt(p['p50_ms'], 3)} ms,"
+        f" p99 {_fmt(p['p99_ms'], 3)} ms, max {_fmt(p['max_ms'], 3)} ms "
+        f"({p['signouts']} sign-outs, {p['never_propagated']} never propagated)"
+    )
+    return lines
 
 
 def write(results: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
@@ -199,22 +247,36 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         for part, title, unit in (
             ("asgi", "ASGI in-process", "µs / request (lower is better)"),
             ("wsgi", "WSGI in-process (Flask)", "µs / request (lower is better)"),
-            ("sockets", "uvicorn + wrk", "requests / s (higher is better)"),
+            ("sockets", "uvicorn + wrk (median of rounds)", "requests / s (higher is better)"),
         )
         if part in results
     ]
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.6), squeeze=False)
-    colors = {"bare": "#9e9e9e", "session": "#e08a3c", "magiclink": "#2f6db5"}
+    colors = {
+        "bare_nocookie": "#c8c8c8",
+        "bare": "#9e9e9e",
+        "session": "#e08a3c",
+        "magiclink": "#2f6db5",
+    }
     for ax, (part, title, unit) in zip(axes[0], panels, strict=True):
         rows = results[part]["variants"] if part == "sockets" else results[part]
         key = "rps" if part == "sockets" else "median_us"
         names = list(rows)
         values = [rows[n][key] for n in names]
+        spread = None
+        if part == "sockets":  # the rounds' min-max as error bars
+            spread = [
+                [v - rows[n]["rps_min"] for n, v in zip(names, values, strict=True)],
+                [rows[n]["rps_max"] - v for n, v in zip(names, values, strict=True)],
+            ]
+            if results[part].get("client_bound"):
+                title += " [CLIENT-BOUND]"
         ax.barh(
-            [_apps.LABELS[n].replace(" + ", "\n+ ") for n in names],
+            [_apps.LABELS[n].replace(" + ", "\n+ ").replace(", ", ",\n") for n in names],
             values,
+            xerr=spread,
             color=[colors[n] for n in names],
         )
         ax.invert_yaxis()

@@ -113,6 +113,13 @@ def _middleware(issuer: str, client: httpx.AsyncClient) -> OktaMagicLink:
 
 async def _callback(mw: OktaMagicLink, issue: Issue) -> tuple[str, float]:
     """One sign-in's callback; returns its outcome and the middleware's wall time."""
+    outcome, elapsed, _ = await callback(mw, issue)
+    return outcome, elapsed
+
+
+async def callback(mw: OktaMagicLink, issue: Issue) -> tuple[str, float, str]:
+    """One sign-in's callback: its outcome, the middleware's wall time, and the session
+    cookie it set (``name=value``, "" if none)."""
     now = time.time()
     txn = Transaction.start(_apps.PATH, now)
     cookie = _apps.cookie_pair(mw.core.transactions.dump({txn.state: txn}, now))
@@ -134,13 +141,19 @@ async def _callback(mw: OktaMagicLink, issue: Issue) -> tuple[str, float]:
     elapsed = time.perf_counter() - start
     headers = seen.get("headers", [])
     location = next((v for k, v in headers if k == b"location"), b"")
-    session_set = any(
-        k == b"set-cookie" and v.startswith(mw.core.sessions.cookie_name.encode() + b"=")
-        for k, v in headers
+    prefix = mw.core.sessions.cookie_name.encode() + b"="
+    session = next(
+        (
+            _apps.cookie_pair(v.decode("latin-1"))
+            for k, v in headers
+            if k == b"set-cookie" and v.startswith(prefix)
+        ),
+        "",
     )
+    session_set = bool(session)
     if seen.get("status") == 302 and location == _apps.PATH.encode() and session_set:
-        return "ok", elapsed
-    return f"{seen.get('status')} {location.decode()[:40]}", elapsed
+        return "ok", elapsed, session
+    return f"{seen.get('status')} {location.decode()[:40]}", elapsed, session
 
 
 async def _drive(

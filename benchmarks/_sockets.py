@@ -1,8 +1,19 @@
-"""Part 3: each ASGI variant under uvicorn on 127.0.0.1, loaded by wrk from another process."""
+"""Part 3: each ASGI variant under uvicorn on 127.0.0.1, loaded by wrk from another process.
+
+The server and the load generator are pinned to different CPUs (the same two for every
+variant), so they never compete for one core and the scheduler cannot favour a variant.
+Variants take turns in short rounds, the order rotating each round, and each variant's
+requests/s are compared with the bare app's *in the same round*: on a shared machine the
+background load changes from one minute to the next, and a ratio of two medians taken at
+different times measures that drift as much as the middleware. Each round also records
+the CPU time the server process spent per request (``/proc/<pid>/schedstat``): unlike
+requests/s it barely moves when another process takes turns on the server's core.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -10,7 +21,8 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +33,53 @@ from . import _apps
 ROOT = Path(__file__).resolve().parents[1]
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
+#: The variants and the Cookie header each one gets. ``bare_nocookie`` is the bare app
+#: without the session cookie: next to ``bare`` (same app, same cookie the middleware
+#: needs) it shows what the bigger request alone costs the server.
+VARIANTS = ("bare_nocookie", "bare", "session", "magiclink")
+#: The variant every ratio is taken against.
+BASE = "bare"
+
+WRK_MISSING = (
+    "wrk is not installed, and the socket part needs it: a Python load generator tops out\n"
+    "near the server's own speed, so its numbers measure the client, not the server.\n"
+    "Install it with `apt-get install wrk` (`make bench` does that by itself when run as\n"
+    "root), skip the part with `--parts asgi,wsgi,signins,memory`, or pass `--loadgen httpx`\n"
+    "for rows labelled client-bound."
+)
+
 
 @dataclass
 class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
+    """One variant over all rounds: medians and the spread (min, max) of the rounds."""
+
+    rps: list[float]
+    p50_ms: list[float]
+    p99_ms: list[float]
+    cpu_us: list[float | None]
+    ratio: list[float]  # rps / the base variant's rps in the same round
     non_2xx: int
-    rounds: int
+    set_cookies: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
+        cpu = [c for c in self.cpu_us if c is not None]
         return {
-            "rps": round(self.rps, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
+            "rps": round(statistics.median(self.rps), 1),
+            "rps_min": round(min(self.rps), 1),
+            "rps_max": round(max(self.rps), 1),
+            "p50_ms": round(statistics.median(self.p50_ms), 3),
+            "p99_ms": round(statistics.median(self.p99_ms), 3),
+            "cpu_us": round(statistics.median(cpu), 1) if cpu else None,
+            "cpu_us_min": round(min(cpu), 1) if cpu else None,
+            "cpu_us_max": round(max(cpu), 1) if cpu else None,
+            "ratio": round(statistics.median(self.ratio), 3),
+            "ratio_min": round(min(self.ratio), 3),
+            "ratio_max": round(max(self.ratio), 3),
             "non_2xx": self.non_2xx,
-            "rounds": self.rounds,
+            "set_cookies": self.set_cookies,
+            "rounds": len(self.rps),
+            "per_round_rps": [round(r, 1) for r in self.rps],
         }
 
 
@@ -47,7 +90,30 @@ def free_port() -> int:
         return port
 
 
-def start_uvicorn(factory: str, port: int) -> subprocess.Popen[bytes]:
+def cpu_plan() -> tuple[int | None, int | None]:
+    """(server CPU, load generator CPU): two different CPUs this process may use, or
+    ``(None, None)`` when there are fewer than two (no pinning then)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return None, None
+    if len(cpus) < 2:
+        return None, None
+    return cpus[0], cpus[1]
+
+
+def _pinned(cpu: int | None) -> Callable[[], None] | None:
+    if cpu is None:
+        return None
+
+    def pin() -> None:
+        # In the child before exec, so every thread it starts inherits the mask.
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+def start_uvicorn(factory: str, port: int, cpu: int | None = None) -> subprocess.Popen[bytes]:
     """``uvicorn --factory`` in its own process: one worker, no access log."""
     command = [
         sys.executable,
@@ -63,7 +129,19 @@ def start_uvicorn(factory: str, port: int) -> subprocess.Popen[bytes]:
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(command, cwd=ROOT)
+    return subprocess.Popen(command, cwd=ROOT, preexec_fn=_pinned(cpu))
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time used so far by every thread of ``pid`` (Linux; None elsewhere)."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])  # nanoseconds on the CPU
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
 
 
 def wait_ready(url: str, headers: dict[str, str], timeout: float = 30.0) -> httpx.Response:
@@ -90,6 +168,7 @@ def parse_wrk(output: str) -> dict[str, float]:
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
+    requests = re.search(r"(\d+) requests in", output)
     if rps is None or p50 is None or p99 is None:
         raise RuntimeError(f"could not read wrk output:\n{output}")
     return {
@@ -98,70 +177,143 @@ def parse_wrk(output: str) -> dict[str, float]:
         "p99_ms": _ms(p99.group(1)),
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "socket_errors": 1.0 if errors else 0.0,
+        "requests": float(requests.group(1)) if requests else 0.0,
     }
 
 
-def run_wrk(url: str, cookie: str, seconds: float, connections: int) -> dict[str, float]:
+def run_wrk(
+    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+) -> dict[str, float]:
     # wrk takes whole seconds only.
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    command += ["-H", f"Cookie: {cookie}", url]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
+    command.append(url)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=_pinned(cpu),
+    )
     return parse_wrk(done.stdout)
 
 
-def run_httpx(url: str, cookie: str, seconds: float, connections: int) -> dict[str, float]:
+def run_httpx(
+    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+) -> dict[str, float]:
     command = [sys.executable, "-m", "benchmarks._loadgen", url, cookie, str(seconds)]
     command.append(str(connections))
-    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        preexec_fn=_pinned(cpu),
+    )
     result: dict[str, float] = json.loads(done.stdout)
     return result
 
 
-def pick_loadgen(choice: str) -> str:
-    if choice == "auto":
-        return "wrk" if shutil.which("wrk") else "httpx"
-    return choice
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def cookies() -> dict[str, str]:
+    """Each variant's Cookie header, freshly minted.
+
+    Minted again before every round: the session cookie's ``last_seen`` must stay well
+    inside the refresh window (5 minutes), or every request would pay for a Set-Cookie
+    refresh that wrk, which ignores Set-Cookie, keeps asking for.
+    """
+    session = _apps.cookie_for("magiclink", asgi=True)
+    starlette = _apps.starlette_session_cookie()
+    return {
+        "bare_nocookie": _apps.OTHER_COOKIES,
+        "bare": f"{_apps.OTHER_COOKIES}; {session}",
+        "session": f"{_apps.OTHER_COOKIES}; {starlette}",
+        "magiclink": f"{_apps.OTHER_COOKIES}; {session}",
+    }
+
+
+def _factory(name: str) -> str:
+    return f"benchmarks._apps:asgi_{'bare' if name == 'bare_nocookie' else name}"
+
+
+def _check(name: str, url: str, cookie: str) -> int:
+    """One request by hand: 200 hello, and how many Set-Cookie headers it carried."""
+    response = wait_ready(url, {"cookie": cookie})
+    if response.status_code != 200 or not response.text.startswith("hello"):
+        raise RuntimeError(f"{name} under uvicorn: {response.status_code} {response.text}")
+    return len(response.headers.get_list("set-cookie"))
 
 
 def run(
-    *, seconds: float, rounds: int, connections: int, loadgen: str, warmup: float
-) -> dict[str, Load]:
-    """Start every variant, then load them in turns (round by round) so drift hits all."""
+    *,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    loadgen: str,
+    warmup: float,
+    variants: tuple[str, ...] = VARIANTS,
+) -> tuple[dict[str, Load], dict[str, Any]]:
+    """Start every variant, then load them in turns, round by round, rotating the order."""
     load = run_wrk if loadgen == "wrk" else run_httpx
-    servers: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+    server_cpu, load_cpu = cpu_plan()
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    loads: dict[str, Load] = {
+        name: Load([], [], [], [], [], 0, 0) for name in variants if name in VARIANTS
+    }
+    loadavg: list[float] = []
     try:
-        for name in _apps.ASGI_VARIANTS:
+        for name in loads:
             port = free_port()
-            proc = start_uvicorn(f"benchmarks._apps:asgi_{name}", port)
-            url = f"http://127.0.0.1:{port}{_apps.PATH}"
-            cookie = f"{_apps.OTHER_COOKIES}; {_apps.cookie_for(name, asgi=True)}"
-            servers[name] = (proc, url, cookie)
-        for name, (_, url, cookie) in servers.items():
-            response = wait_ready(url, {"cookie": cookie})
-            if response.status_code != 200 or not response.text.startswith("hello"):
-                raise RuntimeError(f"{name} under uvicorn: {response.status_code} {response.text}")
+            proc = start_uvicorn(_factory(name), port, server_cpu)
+            servers[name] = (proc, f"http://127.0.0.1:{port}{_apps.PATH}")
+        jar = cookies()
+        for name, (_, url) in servers.items():
+            _check(name, url, jar[name])
             if warmup > 0:
-                load(url, cookie, warmup, connections)
-        samples: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
-        for _ in range(rounds):
-            for name, (_, url, cookie) in servers.items():
-                samples[name].append(load(url, cookie, seconds, connections))
+                load(url, jar[name], warmup, connections, load_cpu)
+        names = list(servers)
+        for i in range(rounds):
+            jar = cookies()
+            loadavg.append(os.getloadavg()[0])
+            turn = names[i % len(names) :] + names[: i % len(names)]
+            got: dict[str, dict[str, float]] = {}
+            for name in turn:
+                proc, url = servers[name]
+                before = cpu_seconds(proc.pid)
+                got[name] = load(url, jar[name], seconds, connections, load_cpu)
+                after = cpu_seconds(proc.pid)
+                requests = got[name].get("requests", 0.0)
+                if before is not None and after is not None and requests:
+                    got[name]["cpu_us"] = (after - before) * 1e6 / requests
+            base = got.get(BASE, next(iter(got.values())))["rps"]
+            for name, sample in got.items():
+                row = loads[name]
+                row.rps.append(sample["rps"])
+                row.p50_ms.append(sample["p50_ms"])
+                row.p99_ms.append(sample["p99_ms"])
+                row.cpu_us.append(sample.get("cpu_us"))
+                row.ratio.append(sample["rps"] / base if base else float("nan"))
+                row.non_2xx += int(sample["non_2xx"])
+        # The hot path was measured only if no response refreshed the cookie.
+        for name, (_, url) in servers.items():
+            loads[name].set_cookies = _check(name, url, jar[name])
     finally:
-        for proc, _, _ in servers.values():
+        for proc, _ in servers.values():
             proc.terminate()
-        for proc, _, _ in servers.values():
+        for proc, _ in servers.values():
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return {
-        name: Load(
-            rps=statistics.median(s["rps"] for s in runs),
-            p50_ms=statistics.median(s["p50_ms"] for s in runs),
-            p99_ms=statistics.median(s["p99_ms"] for s in runs),
-            non_2xx=int(sum(s["non_2xx"] for s in runs)),
-            rounds=len(runs),
-        )
-        for name, runs in samples.items()
+    meta = {
+        "server_cpu": server_cpu,
+        "loadgen_cpu": load_cpu,
+        "loadavg_per_round": [round(x, 2) for x in loadavg],
     }
+    return loads, meta
