@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-quick bench-profile check browser wrk clean
+.PHONY: demo test bench bench-quick bench-profile check browser servers wrk clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ browser:
 		fi; \
 	fi
 
+# Debian's redis-server and nginx for the shared-session and multi-process tests (skipped
+# without them, unless OKTA_MW_REQUIRE_REDIS is set, as in CI).
+servers:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "note:$$missing missing; as root: apt-get install$$missing"; \
+		fi; \
+	fi
+
 # wrk for the socket benchmark (a Python client would measure itself, not the server), as
 # .ci/run installs it; without root the benchmark stops and says how to install it.
 wrk:
@@ -49,7 +63,7 @@ wrk:
 demo: $(VENV)/.installed node_modules/.installed
 	$(PY) -m okta_magiclink_mw demo
 
-test: $(VENV)/.installed node_modules/.installed browser
+test: $(VENV)/.installed node_modules/.installed browser servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Full run (~4 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.

@@ -147,6 +147,11 @@ class MagicLinkCore:
                 grace=s.store_grace,
             )
         else:
+            logger.info(
+                "sessions are kept in the cookie: a sign-out holds in this process only "
+                "(set session_store to share sessions between processes)",
+                extra={"event": "startup.cookie_sessions"},
+            )
             revoked = session_store if session_store is not None else InMemorySessionStore()
             assert isinstance(revoked, SessionStore)
             self.sessions = SessionManager(

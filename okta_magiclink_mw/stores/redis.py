@@ -146,6 +146,7 @@ class RedisSessionStore:
             self._sync = (sync, sync.register_script(LUA))
         self._since: float | None = None
         self._stop = threading.Event()
+        self._astopping = False
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -277,6 +278,7 @@ class RedisSessionStore:
         if self._task is not None and not self._task.done():
             return
         client = self._async_triple()[1]
+        self._astopping = False
         self._task = asyncio.get_running_loop().create_task(
             self._alisten_forever(client, on_invalidate), name="okta-magiclink-mw-invalidations"
         )
@@ -305,22 +307,25 @@ class RedisSessionStore:
             self._stop.wait(backoff.next(pump.subscribed))
 
     async def _alisten_forever(self, client: AsyncRedis, on_invalidate: OnInvalidate) -> None:
+        # Ended by the _astopping flag, checked at least every _POLL seconds, rather than by
+        # cancellation alone: redis-py may turn a cancelled read into a connection error.
         backoff = _Backoff()
-        while True:
+        while not self._astopping:
             pubsub = client.pubsub()
             pump = _Pump(self, on_invalidate)
             try:
                 await pubsub.subscribe(self._channel)
-                while True:
+                while not self._astopping:
                     if pump.feed(await pubsub.get_message(timeout=_POLL)):
                         await pubsub.ping()
             except (RedisError, OSError):
                 pass
             finally:
                 self._since = None
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff.next(pump.subscribed))
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), _DEAD_AFTER)  # type: ignore[no-untyped-call]
+            if not self._astopping:
+                await asyncio.sleep(backoff.next(pump.subscribed))
 
     # -- closing -----------------------------------------------------------------------
 
@@ -337,9 +342,11 @@ class RedisSessionStore:
         """Stop the listener task and close the clients the store made."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            # Bounded: a cancelled redis-py read can linger in its own clean-up.
+            self._astopping = True
             await asyncio.wait({task}, timeout=2 * _DEAD_AFTER)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=_DEAD_AFTER)
         if self._url is not None and self._async is not None:
             loop, client, _ = self._async
             self._async = None
