@@ -263,3 +263,81 @@ def test_transaction_after_bad_values_is_found(client: Browser, okta: FakeOkta) 
         assert r.status_code == 302, r.text
         assert r.headers["location"] == "/reports?id=5"
         assert SESSION in r.headers.get("set-cookie", "")
+
+
+# -- more survivors of the baseline run -------------------------------------------------------
+
+
+def test_logout_goes_to_the_discovered_end_session_endpoint(
+    client: Browser, okta: FakeOkta
+) -> None:
+    """Mutant: the end_session_endpoint from discovery ignored for the built-in default."""
+    elsewhere = "https://org.example/oauth2/default/v1/logout-from-discovery"
+    okta.discovery_doc["end_session_endpoint"] = elsewhere
+    signed_in(client, okta)
+    r = client.post("/logout", headers=SAME_ORIGIN)
+    assert r.headers["location"].startswith(elsewhere + "?id_token_hint=")
+
+
+def test_error_reference_on_the_page_is_the_logged_one(client: Browser, caplog: Any) -> None:
+    """Mutant: the failure log line loses its event, code or reference (R34: the reference a
+    person reads out must find the log line)."""
+    caplog.set_level(logging.INFO, logger="okta_magiclink_mw")
+    r = client.get("/login/callback", headers=NAV)
+    assert r.status_code == 400
+    shown = re.findall(r"Reference: ([0-9a-f]{8})<", r.text)
+    assert len(shown) == 1
+    failed = [rec for rec in caplog.records if getattr(rec, "event", None) == "signin.failed"]
+    assert [(rec.reference, rec.code) for rec in failed] == [(shown[0], "unknown_callback")]
+    assert failed[0].getMessage() == "sign-in failed: unknown_callback"
+
+
+def _events(caplog: Any) -> list[tuple[str, str | None]]:
+    return [
+        (rec.event, getattr(rec, "error", None))
+        for rec in caplog.records
+        if rec.name == "okta_magiclink_mw" and hasattr(rec, "event")
+    ]
+
+
+def test_security_events_are_logged(client: Browser, okta: FakeOkta, caplog: Any) -> None:
+    """Mutant: the log call of an event dropped or its ``extra`` lost."""
+    caplog.set_level(logging.INFO, logger="okta_magiclink_mw")
+    client.get("/login/callback?error=access_denied", headers=NAV)
+    assert ("callback.error", "access_denied") in _events(caplog)
+    client.get(f"/login/callback?otp=123456&state={'s' * 43}")
+    assert ("magic_link.other_browser", None) in _events(caplog)
+    signed_in(client, okta)
+    client.post("/logout", headers={"sec-fetch-site": "cross-site"})
+    assert ("logout.cross_site", None) in _events(caplog)
+    client.post("/logout", headers=SAME_ORIGIN)
+    assert ("logout", None) in _events(caplog)
+
+
+@pytest.mark.parametrize(
+    ("description", "shown"),
+    [
+        ("d" * 200, "d" * 200),
+        ("d" * 201, "d" * 199 + "…"),
+        # Only the first 400 characters are looked at, printable or not.
+        ("\x01" * 400 + "zzvisible", None),
+    ],
+    ids=["200", "201", "work-bound"],
+)
+def test_okta_error_description_is_bounded(
+    client: Browser, description: str, shown: str | None
+) -> None:
+    """Mutant: the 200-character cut or the 400-character work bound of the description."""
+    state = start_login(client)["state"]
+    query = urlencode({"error": "access_denied", "error_description": description, "state": state})
+    r = client.get(f"/login/callback?{query}", headers=NAV)
+    assert r.status_code == 403
+    said = re.findall(r"Okta said: ([^<]*)</p>", r.text)
+    assert said == ([shown] if shown is not None else [])
+
+
+def test_method_not_allowed_says_so(client: Browser) -> None:
+    r = client.request("PUT", "/login")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD"
+    assert r.text == "Method not allowed"

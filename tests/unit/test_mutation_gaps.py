@@ -11,12 +11,13 @@ import base64
 import hashlib
 import hmac
 import re
+import time
 from typing import Any
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from okta_magiclink_mw._cookies import CookieCodec, fits, read_cookies
+from okta_magiclink_mw._cookies import CookieCodec, cookie_values, fits, read_cookies
 from okta_magiclink_mw._query import parse_query
 from okta_magiclink_mw._redirects import safe_return_target
 from okta_magiclink_mw._transactions import Transaction
@@ -257,3 +258,31 @@ def test_query_limits_are_4096_bytes_and_16_fields() -> None:
     assert parse_query("x" * 4096) == {"x" * 4096: ""}
     fields = parse_query("&".join(f"k{i}=v" for i in range(16)))
     assert len(fields) == 16
+
+
+# -- more survivors of the baseline run -------------------------------------------------------
+
+
+@pytest.mark.parametrize("before", ["X", "a", "_", "-", "="])
+def test_fast_path_needs_the_exact_cookie_name(before: str) -> None:
+    """Mutant: the "starts the header or follows ; or a space" check widened. A cookie
+    whose name merely ends in ours (``X__Host-s``, settable without the ``__Host-`` rules)
+    must never be read as ours."""
+    assert cookie_values(f"{before}__Host-s=v", "__Host-s=") == []
+    assert cookie_values(f"a=1; {before}__Host-s=v", "__Host-s=") == []
+    assert cookie_values("a=1;\t__Host-s=v; b=2", "__Host-s=") == ["v"]
+    assert cookie_values("__Host-s=v", "__Host-s=") == ["v"]
+
+
+@pytest.mark.parametrize(("age", "alive"), [(8 * 3600 + 60 - 5, True), (8 * 3600 + 60 + 5, False)])
+def test_session_signature_older_than_max_age_plus_leeway_is_refused(
+    monkeypatch: pytest.MonkeyPatch, age: int, alive: bool
+) -> None:
+    """Mutant: the signature's own age limit (max_age + leeway) dropped or shortened. Only
+    the signing time is old here; the session's own timestamps are fresh."""
+    m = manager()  # max_age 8 h, leeway 60 s
+    signed_at = int(time.time()) - age
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: signed_at)
+    _, header = m.mint(CLAIMS, None, NOW)
+    monkeypatch.undo()
+    assert (m.read([value_of(header)], NOW + 1)[0] is not None) is alive
