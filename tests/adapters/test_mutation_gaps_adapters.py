@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from okta_magiclink_mw._transactions import Transaction
 from tests.conftest import (
     APP_ORIGIN,
     END_SESSION_URL,
@@ -341,3 +342,23 @@ def test_method_not_allowed_says_so(client: Browser) -> None:
     assert r.status_code == 405
     assert r.headers["allow"] == "GET, HEAD"
     assert r.text == "Method not allowed"
+
+
+@pytest.mark.parametrize("stored", ["/login", "/logout?x=1", "/login/callback"])
+def test_stored_return_target_is_checked_again_before_the_redirect(
+    client: Browser, okta: FakeOkta, clock: FakeClock, stored: str
+) -> None:
+    """Mutant: the second safe_return_target call (R10) loses its forbidden paths. A
+    transaction carrying one of our own paths (minted here by the jar itself, as if an
+    earlier version had stored it) must still land on "/"."""
+    config = start_login(client)
+    jar = client.core.transactions
+    held = jar.load([cookie(client, TXN)], clock())
+    txn = held[config["state"]]
+    forged = Transaction(txn.state, txn.code_verifier, txn.nonce, stored, txn.created_at)
+    value = jar.dump({txn.state: forged}, clock()).split(";")[0].split("=", 1)[1]
+    browser = client.other_browser()
+    code = okta.issue_code(config)
+    r = browser.get(callback_url(config, code), headers={"cookie": f"{TXN}={value}", **NAV})
+    assert r.status_code == 302, r.text
+    assert r.headers["location"] == "/"
