@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from okta_magiclink_mw._tokens import (
-    MAX_TOKEN_BYTES,
     Discovery,
     JWKSCache,
     TokenSet,
@@ -36,6 +35,8 @@ from okta_magiclink_mw.errors import (
     TokenExchangeError,
 )
 
+#: MAX_TOKEN_BYTES as a literal, not imported: a changed cap must fail these tests.
+TOKEN_LIMIT = 16_384
 ISSUER = "https://example.okta.com/oauth2/default"
 CLIENT_ID = "0oa1eguv0090rji841d7"
 NONCE = "n-0S6_WzA2Mj-fresh-nonce"
@@ -362,7 +363,7 @@ REJECTED_TOKENS: list[Any] = [
     pytest.param(lambda k, o: "!!!!." + mint(k).split(".", 1)[1], id="bad-header-chars"),
     pytest.param(lambda k, o: mint(k).rsplit(".", 1)[0] + ".abcde", id="sig-bad-length"),
     pytest.param(lambda k, o: "é" + mint(k), id="non-ascii"),
-    pytest.param(lambda k, o: mint(k, claims(pad="x" * MAX_TOKEN_BYTES)), id="oversized-token"),
+    pytest.param(lambda k, o: mint(k, claims(pad="x" * TOKEN_LIMIT)), id="oversized-token"),
     pytest.param(
         lambda k, o: raw_token(k, {"alg": "RS256", "kid": KID, "x": "y" * 1_000_000}, claims()),
         id="1mb-header",
@@ -409,7 +410,7 @@ def test_key_supplying_headers_refused_even_when_signed_by_the_trusted_key(
 @pytest.mark.parametrize(
     "token",
     [
-        pytest.param("x" * (MAX_TOKEN_BYTES + 1), id="just-over-cap"),
+        pytest.param("x" * (TOKEN_LIMIT + 1), id="just-over-cap"),
         pytest.param("a." * 3_000_000, id="5mb"),
     ],
 )
@@ -426,15 +427,15 @@ def test_read_kid_rejects_non_string() -> None:
 
 def test_read_kid_accepts_cap_sized_token(signing_key: rsa.RSAPrivateKey) -> None:
     token = mint(signing_key, claims(pad=""))
-    filler = MAX_TOKEN_BYTES - len(token)
-    # Grow the payload so the whole token is exactly MAX_TOKEN_BYTES long.
+    filler = TOKEN_LIMIT - len(token)
+    # Grow the payload so the whole token is exactly TOKEN_LIMIT long.
     for size in range(filler * 3 // 4 - 4, filler * 3 // 4 + 4):
         candidate = mint(signing_key, claims(pad="x" * size))
-        if len(candidate) == MAX_TOKEN_BYTES:
+        if len(candidate) == TOKEN_LIMIT:
             assert read_kid(candidate) == KID
             assert validate(candidate, signing_key.public_key())["pad"] == "x" * size
             return
-    pytest.fail("could not build a token of exactly MAX_TOKEN_BYTES")  # pragma: no cover
+    pytest.fail("could not build a token of exactly TOKEN_LIMIT bytes")  # pragma: no cover
 
 
 @pytest.mark.parametrize(
