@@ -312,7 +312,8 @@ class RedisSessionStore:
             try:
                 await pubsub.subscribe(self._channel)
                 while True:
-                    if pump.feed(await pubsub.get_message(timeout=_POLL)):
+                    message = await pubsub.get_message(timeout=_POLL)
+                    if pump.feed(message):
                         await pubsub.ping()
             except (RedisError, OSError):
                 pass
