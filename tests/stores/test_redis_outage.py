@@ -16,7 +16,7 @@ from anyio.from_thread import BlockingPortal
 from redis.exceptions import RedisError
 
 from okta_magiclink_mw.stores import RedisSessionStore, StoreUnavailable
-from okta_magiclink_mw.stores.redis import _DEAD_AFTER
+from okta_magiclink_mw.stores._listening import DEAD_AFTER
 from tests._redis_server import RedisServer
 
 from .conftest import Handle, wait_for
@@ -132,7 +132,7 @@ def test_a_quiet_healthy_connection_is_kept(make_store: MakeStore) -> None:
     inbox = Inbox()
     store("listen", inbox)
     since = store.wait_listening()
-    time.sleep(2 * _DEAD_AFTER)
+    time.sleep(2 * DEAD_AFTER)
     assert store.since == since
     other("delete", "sid-1", "alice")
     inbox.wait("sid-1")
