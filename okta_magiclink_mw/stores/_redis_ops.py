@@ -29,8 +29,19 @@ local function settle(idx)
   local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
   if last[2] then redis.call('PEXPIREAT', idx, last[2]) end
 end
+-- Deletes a record only if it is still the subject's (an index member may be stale).
+local function drop(sid, subject)
+  local key = prefix .. ':s:' .. sid
+  if redis.call('HGET', key, 'u') ~= subject then return 0 end
+  return redis.call('DEL', key)
+end
 if op == 'create' then
   local sid, ttl, max = ARGV[3], tonumber(ARGV[7]), tonumber(ARGV[8])
+  local owner = redis.call('HGET', KEYS[1], 'u')
+  if owner and owner ~= ARGV[6] then
+    redis.call('ZREM', prefix .. ':u:' .. owner, sid)
+    settle(prefix .. ':u:' .. owner)
+  end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'b', ARGV[4], 'c', ARGV[5], 't', ARGV[5], 'u', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -39,7 +50,7 @@ if op == 'create' then
   local extra = redis.call('ZCARD', KEYS[2]) - (max - 1)
   if extra > 0 then
     for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
-      redis.call('DEL', prefix .. ':s:' .. old)
+      drop(old, ARGV[6])
       redis.call('PUBLISH', channel, old)
     end
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
@@ -66,7 +77,7 @@ elseif op == 'delete' then
 elseif op == 'delete_subject' then
   local n = 0
   for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    n = n + redis.call('DEL', prefix .. ':s:' .. sid)
+    n = n + drop(sid, ARGV[3])
     redis.call('PUBLISH', channel, sid)
   end
   redis.call('DEL', KEYS[1])
@@ -148,7 +159,7 @@ class Plans:
         return Op(keys, ["delete", self.prefix, sid], _nothing)
 
     def delete_subject(self, subject: str) -> Op[int]:
-        return Op([self.key("u", subject)], ["delete_subject", self.prefix], int)
+        return Op([self.key("u", subject)], ["delete_subject", self.prefix, subject], int)
 
     def list_subject(self, subject: str) -> Op[list[SessionInfo]]:
         return Op([self.key("u", subject)], ["list_subject", self.prefix, subject], _infos)

@@ -29,14 +29,15 @@ was verified after it.
 
 Every Redis failure (refused, timed out, loading, ...) raises :class:`StoreUnavailable`,
 with the original as ``__cause__``. Only a broken connection is retried, once and at
-once, so a down Redis fails within ``socket_timeout`` / ``connect_timeout``.
+once, so a down Redis fails within ``socket_timeout`` / ``connect_timeout``. As with
+any timeout, a call that timed out against a hung Redis may still take effect when
+that Redis wakes up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import threading
 import time
@@ -57,18 +58,13 @@ from redis.retry import Retry
 
 from ..errors import ConfigurationError
 from ._base import OnInvalidate, SessionInfo, StoredSession, StoreUnavailable
+from ._listening import DEAD_AFTER, POLL, Backoff, Pump, Stalled
 from ._redis_ops import LUA, Op, Plans
-
-logger = logging.getLogger("okta_magiclink_mw")
 
 T = TypeVar("T")
 
 _SCHEMES = ("redis", "rediss", "unix")
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-#: How often the listener polls, PINGs, and how long without a PONG means dead.
-_POLL, _PING_EVERY, _DEAD_AFTER = 0.1, 0.25, 0.75
-#: Reconnection backoff of the listener, in seconds.
-_BACKOFF_MIN, _BACKOFF_MAX = 0.05, 1.0
 
 
 def _check_client(client: redis.Redis | AsyncRedis) -> None:
@@ -98,6 +94,10 @@ class RedisSessionStore:
     :param socket_timeout: seconds a command may take before the store is unavailable.
     :param connect_timeout: seconds a connection may take.
     :param max_records_per_subject: sessions one subject keeps at most.
+
+    With a ``url``, the async client is made inside the running event loop on first
+    use, and made again if a later call comes from another loop. :meth:`close` stops
+    the listener thread; :meth:`aclose` (from the loop) also stops the listener task.
 
     .. code-block:: python
 
@@ -288,17 +288,20 @@ class RedisSessionStore:
         """When the listener last (re)subscribed, in epoch seconds; None while it is down."""
         return self._since
 
+    def _subscribed(self) -> None:
+        self._since = time.time()
+
     def _listen_forever(self, client: redis.Redis, on_invalidate: OnInvalidate) -> None:
-        backoff = _Backoff()
+        backoff = Backoff()
         while not self._stop.is_set():
             pubsub = client.pubsub()  # type: ignore[no-untyped-call]
-            pump = _Pump(self, on_invalidate)
+            pump = Pump(on_invalidate, self._subscribed)
             try:
                 pubsub.subscribe(self._channel)
                 while not self._stop.is_set():
-                    if pump.feed(pubsub.get_message(timeout=_POLL)):
+                    if pump.feed(pubsub.get_message(timeout=POLL)):
                         pubsub.ping()
-            except (RedisError, OSError):
+            except (RedisError, OSError, Stalled):
                 pass
             finally:
                 self._since = None
@@ -307,23 +310,24 @@ class RedisSessionStore:
             self._stop.wait(backoff.next(pump.subscribed))
 
     async def _alisten_forever(self, client: AsyncRedis, on_invalidate: OnInvalidate) -> None:
-        # Ended by the _astopping flag, checked at least every _POLL seconds, rather than by
+        # Ended by the _astopping flag, checked at least every POLL seconds, rather than by
         # cancellation alone: redis-py may turn a cancelled read into a connection error.
-        backoff = _Backoff()
+        backoff = Backoff()
         while not self._astopping:
             pubsub = client.pubsub()
-            pump = _Pump(self, on_invalidate)
+            pump = Pump(on_invalidate, self._subscribed)
             try:
                 await pubsub.subscribe(self._channel)
                 while not self._astopping:
-                    if pump.feed(await pubsub.get_message(timeout=_POLL)):
+                    message = await pubsub.get_message(timeout=POLL)
+                    if pump.feed(message):
                         await pubsub.ping()
-            except (RedisError, OSError):
+            except (RedisError, OSError, Stalled):
                 pass
             finally:
                 self._since = None
                 with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), _DEAD_AFTER)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
             if not self._astopping:
                 await asyncio.sleep(backoff.next(pump.subscribed))
 
@@ -333,7 +337,7 @@ class RedisSessionStore:
         """Stop the listener thread and, if the store made it, close the sync client."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2 * _DEAD_AFTER)
+            self._thread.join(timeout=2 * DEAD_AFTER)
             self._thread = None
         if self._url is not None and self._sync is not None:
             self._sync[0].close()
@@ -343,10 +347,10 @@ class RedisSessionStore:
         task, self._task = self._task, None
         if task is not None:
             self._astopping = True
-            await asyncio.wait({task}, timeout=2 * _DEAD_AFTER)
-            if not task.done():
+            await asyncio.wait({task}, timeout=2.0)
+            if not task.done():  # pragma: no cover - a redis-py read that ignores the flag
                 task.cancel()
-                await asyncio.wait({task}, timeout=_DEAD_AFTER)
+                await asyncio.wait({task}, timeout=1.0)
         if self._url is not None and self._async is not None:
             loop, client, _ = self._async
             self._async = None
@@ -355,56 +359,6 @@ class RedisSessionStore:
                 with contextlib.suppress(RedisError, OSError):
                     await client.aclose()
         self.close()
-
-
-class _Pump:
-    """What the listener does with each message; says when to PING next."""
-
-    def __init__(self, store: RedisSessionStore, on_invalidate: OnInvalidate) -> None:
-        self._store = store
-        self._on_invalidate = on_invalidate
-        self.subscribed = False
-        self._last_pong = self._last_ping = time.monotonic()
-
-    def feed(self, message: dict[str, Any] | None) -> bool:
-        now = time.monotonic()
-        kind = message["type"] if message is not None else None
-        if kind == "subscribe":
-            self.subscribed = True
-            self._store._since = time.time()
-        elif kind == "pong":
-            self._last_pong = now
-        elif kind == "message":
-            assert message is not None
-            self._deliver(message["data"].decode("ascii", "replace"))
-        if now - self._last_pong > _DEAD_AFTER:
-            # A connection that stopped answering (a hung server, a dropped network)
-            # does not error by itself: the missing PONG is what tells.
-            raise redis.ConnectionError("no PONG from Redis")
-        if now - self._last_ping >= _PING_EVERY:
-            self._last_ping = now
-            return True
-        return False
-
-    def _deliver(self, session_id: str) -> None:
-        try:
-            self._on_invalidate(session_id)
-        except Exception as exc:
-            # Neither the id nor the message is logged: both may be cookie material.
-            logger.error("session invalidation callback failed: %s", type(exc).__name__)
-
-
-class _Backoff:
-    """Wait before reconnecting: short after a working connection, doubling otherwise."""
-
-    def __init__(self) -> None:
-        self._delay = _BACKOFF_MIN
-
-    def next(self, was_subscribed: bool) -> float:
-        if was_subscribed:
-            self._delay = _BACKOFF_MIN
-        delay, self._delay = self._delay, min(self._delay * 2, _BACKOFF_MAX)
-        return delay
 
 
 def _sentinel_master(url: str, options: dict[str, Any], *, asynchronous: bool) -> Any:

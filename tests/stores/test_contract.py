@@ -243,3 +243,12 @@ def test_invalidation_latency_p99_is_under_100_ms(stores: Stores) -> None:
     p99 = statistics.quantiles(latencies, n=100)[98]
     print(f"{stores.kind}: invalidation p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms")
     assert p99 < 0.100
+
+
+def test_an_id_created_again_for_another_subject_is_the_new_subjects(store: Handle) -> None:
+    store("create", "sid-1", "alice", b"alice's", NOW, LONG)
+    store("create", "sid-1", "bob", b"bob's", NOW + 1, LONG)
+    assert store("list_subject", "alice") == []
+    assert store("delete_subject", "alice") == 0
+    assert store("load", "sid-1") == StoredSession(b"bob's", NOW + 1, NOW + 1)
+    assert [i.session_id for i in store("list_subject", "bob")] == ["sid-1"]

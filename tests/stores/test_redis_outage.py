@@ -16,6 +16,7 @@ from anyio.from_thread import BlockingPortal
 from redis.exceptions import RedisError
 
 from okta_magiclink_mw.stores import RedisSessionStore, StoreUnavailable
+from okta_magiclink_mw.stores._listening import DEAD_AFTER
 from tests._redis_server import RedisServer
 
 from .conftest import Handle, wait_for
@@ -122,3 +123,16 @@ def test_close_stops_the_listener(redis_server: RedisServer, make_store: MakeSto
         5.0,
         "the subscription to end",
     )
+
+
+def test_a_quiet_healthy_connection_is_kept(make_store: MakeStore) -> None:
+    """No deletion for several PONG deadlines: the PINGs keep the listener subscribed
+    (a listener that mistook quiet for dead would resubscribe, moving the time)."""
+    store, other = make_store(), make_store()
+    inbox = Inbox()
+    store("listen", inbox)
+    since = store.wait_listening()
+    time.sleep(2 * DEAD_AFTER)
+    assert store.since == since
+    other("delete", "sid-1", "alice")
+    inbox.wait("sid-1")

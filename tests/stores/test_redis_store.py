@@ -385,3 +385,13 @@ def test_another_import_error_is_not_disguised(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ImportError) as info:
         stores.RedisSessionStore  # noqa: B018
     assert "pip install" not in str(info.value)
+
+
+def test_an_id_created_again_for_another_subject_leaves_the_old_index(
+    store: RedisSessionStore, raw: redis.Redis
+) -> None:
+    store.create("sid-1", "alice", b"x", NOW, LONG)
+    store.create("sid-0", "alice", b"x", NOW, SHORT)
+    store.create("sid-1", "bob", b"y", NOW, LONG)
+    assert raw.zrange("omw:u:alice", 0, -1) == [b"sid-0"]
+    assert 0 < raw.pttl("omw:u:alice") <= SHORT * 1000
