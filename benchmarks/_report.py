@@ -224,6 +224,13 @@ def _store_lines(st: dict[str, Any]) -> list[str]:
         f" p99 {_fmt(p['p99_ms'], 3)} ms, max {_fmt(p['max_ms'], 3)} ms "
         f"({p['signouts']} sign-outs, {p['never_propagated']} never propagated)"
     )
+    signin = st.get("signin_us")
+    if signin:
+        lines.append(
+            f"  sign-in callback (in-process IdP included), median: cookie sessions "
+            f"{signin['cookie']:.0f} us, store {signin['store']:.0f} us "
+            f"(x{signin['store'] / signin['cookie']:.2f})"
+        )
     return lines
 
 

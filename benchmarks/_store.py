@@ -278,6 +278,7 @@ def _run(url: str | None, shared: Any, quick: bool) -> dict[str, Any]:
                 results["round_trips_per_request"] = None
             results["wsgi"] = _wsgi_rows(idp.issuer, url, shared, cookie, rounds, wsgi_n)
             results["signout_propagation"] = await _propagation(a, b, issue, signouts)
+            results["signin_us"] = await _signin_cost(a, idp.issuer, client, issue, signouts)
 
     try:
         asyncio.run(main())
@@ -304,6 +305,26 @@ def _wsgi_rows(
             gc.collect()
             samples[name].append(_inprocess._wsgi_round(app, environ, n))
     return {k: _inprocess._timing(v, n).as_json() for k, v in samples.items()}
+
+
+async def _signin_cost(
+    with_store: OktaMagicLink,
+    issuer: str,
+    client: httpx.AsyncClient,
+    issue: _signins.Issue,
+    logins: int,
+) -> dict[str, float]:
+    """Median wall time of one sign-in callback (the in-process IdP included), with
+    sessions in the cookie and with the store, taking turns."""
+    in_cookie = _signins._middleware(issuer, client)
+    times: dict[str, list[float]] = {"cookie": [], "store": []}
+    for _ in range(logins):
+        for name, mw in (("cookie", in_cookie), ("store", with_store)):
+            outcome, elapsed, _ = await _signins.callback(mw, issue)
+            if outcome != "ok":
+                raise RuntimeError(f"a sign-in callback failed: {outcome}")
+            times[name].append(elapsed)
+    return {name: round(statistics.median(v) * 1e6, 1) for name, v in times.items()}
 
 
 async def _propagation(
