@@ -12,6 +12,7 @@ runs it with a Python client instead, and labels those rows client-bound).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -89,9 +90,30 @@ def main(argv: list[str] | None = None) -> int:
         step(f"3. uvicorn + {loadgen}")
         seconds, rounds, warmup = (1.0, 2, 0.0) if quick else (3.0, 6, 1.0)
         connections = 32 if loadgen == "wrk" else 16
-        loads, meta = _sockets.run(
-            seconds=seconds, rounds=rounds, connections=connections, loadgen=loadgen, warmup=warmup
-        )
+        if args.store == "redis":  # the store variant too, against a redis-server of its own
+            from . import _store
+
+            with _store.redis_server() as url:
+                os.environ["BENCH_STORE_URL"] = url
+                try:
+                    loads, meta = _sockets.run(
+                        seconds=seconds,
+                        rounds=rounds,
+                        connections=connections,
+                        loadgen=loadgen,
+                        warmup=warmup,
+                        variants=(*_sockets.VARIANTS, "magiclink_store"),
+                    )
+                finally:
+                    del os.environ["BENCH_STORE_URL"]
+        else:
+            loads, meta = _sockets.run(
+                seconds=seconds,
+                rounds=rounds,
+                connections=connections,
+                loadgen=loadgen,
+                warmup=warmup,
+            )
         results["sockets"] = {
             "loadgen": loadgen,
             "client_bound": loadgen != "wrk",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 from collections.abc import Callable, MutableMapping
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from okta_magiclink_mw import OktaMagicLink, OktaMagicLinkWSGI, Settings
+from okta_magiclink_mw._flow import MagicLinkCore
 
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
 ISSUER = "http://127.0.0.1:9/oauth2/default"
@@ -37,12 +39,19 @@ LABELS = {
     "bare": "bare app",
     "session": "signed-cookie session + check",
     "magiclink": "okta-magiclink-mw",
+    "magiclink_store": "okta-magiclink-mw + Redis store",
 }
 
 
-def settings(issuer: str = ISSUER, redirect_uri: str = REDIRECT_URI) -> Settings:
+def settings(
+    issuer: str = ISSUER, redirect_uri: str = REDIRECT_URI, session_store: str | None = None
+) -> Settings:
     return Settings(
-        issuer=issuer, client_id=CLIENT_ID, redirect_uri=redirect_uri, secret_keys=[SECRET]
+        issuer=issuer,
+        client_id=CLIENT_ID,
+        redirect_uri=redirect_uri,
+        secret_keys=[SECRET],
+        session_store=session_store,
     )
 
 
@@ -117,6 +126,29 @@ def asgi_session() -> ASGIApp:
 
 def asgi_magiclink() -> OktaMagicLink:
     return OktaMagicLink(Starlette(routes=[Route(PATH, _magiclink)]), settings())
+
+
+def asgi_magiclink_store() -> OktaMagicLink:
+    """The middleware with sessions in the Redis at ``BENCH_STORE_URL`` (socket part)."""
+    url = os.environ["BENCH_STORE_URL"]
+    return OktaMagicLink(Starlette(routes=[Route(PATH, _magiclink)]), settings(session_store=url))
+
+
+def store_cookie(url: str, i: int = 0) -> str:
+    """A session minted into the store at ``url``, the way the core mints it."""
+    core = MagicLinkCore(settings(session_store=url))
+    store = core.record_store
+    c = claims(i)
+    flow = core.sessions.mint_flow(c, fake_id_token(c), time.time())
+    try:
+        effect = next(flow)
+        while True:
+            effect = flow.send(getattr(store, effect.operation)(*effect.args))
+    except StopIteration as done:
+        header: str = done.value[1]
+    finally:
+        store.close()  # type: ignore[union-attr]
+    return cookie_pair(header)
 
 
 ASGI_FACTORIES: dict[str, Callable[[], ASGIApp]] = {

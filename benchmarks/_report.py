@@ -70,6 +70,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             0.9,
             at_most=False,
         )
+        if "magiclink_store" in sockets["variants"]:
+            add(
+                "uvicorn: middleware + Redis store rps / bare rps (median of rounds)",
+                sockets["variants"]["magiclink_store"]["ratio"],
+                0.9,
+                at_most=False,
+            )
     for run in results.get("signins", []):
         label = f"sign-ins ({run['mode']}, concurrency {run['concurrency']})"
         add(f"{label}: discovery fetches", run["discovery_fetches"], 1)

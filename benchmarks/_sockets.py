@@ -241,6 +241,14 @@ def _factory(name: str) -> str:
     return f"benchmarks._apps:asgi_{'bare' if name == 'bare_nocookie' else name}"
 
 
+def _with_store(jar: dict[str, str]) -> dict[str, str]:
+    """``jar`` plus the store variant's cookie, when the run has a store."""
+    url = os.environ.get("BENCH_STORE_URL")
+    if url:
+        jar["magiclink_store"] = f"{_apps.OTHER_COOKIES}; {_apps.store_cookie(url)}"
+    return jar
+
+
 def _check(name: str, url: str, cookie: str) -> int:
     """One request by hand: 200 hello, and how many Set-Cookie headers it carried."""
     response = wait_ready(url, {"cookie": cookie})
@@ -263,7 +271,9 @@ def run(
     server_cpu, load_cpu = cpu_plan()
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     loads: dict[str, Load] = {
-        name: Load([], [], [], [], [], 0, 0) for name in variants if name in VARIANTS
+        name: Load([], [], [], [], [], 0, 0)
+        for name in variants
+        if name in VARIANTS or (name == "magiclink_store" and os.environ.get("BENCH_STORE_URL"))
     }
     loadavg: list[float] = []
     try:
@@ -271,14 +281,14 @@ def run(
             port = free_port()
             proc = start_uvicorn(_factory(name), port, server_cpu)
             servers[name] = (proc, f"http://127.0.0.1:{port}{_apps.PATH}")
-        jar = cookies()
+        jar = _with_store(cookies())
         for name, (_, url) in servers.items():
             _check(name, url, jar[name])
             if warmup > 0:
                 load(url, jar[name], warmup, connections, load_cpu)
         names = list(servers)
         for i in range(rounds):
-            jar = cookies()
+            jar = _with_store(cookies())
             loadavg.append(os.getloadavg()[0])
             turn = names[i % len(names) :] + names[: i % len(names)]
             got: dict[str, dict[str, float]] = {}
