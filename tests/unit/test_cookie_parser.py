@@ -176,3 +176,26 @@ def test_codec_only_accepts_what_it_writes(suffix: str) -> None:
     assert value.startswith(".")
     assert codec.loads(value, max_age=60) is not None
     assert codec.loads(value + suffix, max_age=60) is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f'a=b="x; {SESSION}=v',  # the value is b="x: no quote opens it (Werkzeug agrees)
+        f'a=\x0b"x; {SESSION}=v',  # \x0b is not a space Werkzeug skips before a quote
+        f'a=X"x; {SESSION}=v',
+    ],
+)
+def test_only_a_value_that_opens_with_a_quote_ends_the_reading(header: str) -> None:
+    assert cookie_values(header, SESSION) == ["v"]
+    assert_agrees(header)
+
+
+def test_reading_ends_exactly_where_the_unclosed_quote_starts() -> None:
+    # Our cookie right before the pair that opens an unclosed quote is still read; the
+    # same cookie right after it is not.
+    header = f'a="q"; {SESSION}=v; b="x; {SESSION}=w'
+    assert cookie_values(header, SESSION) == ["v"]
+    assert_agrees(header)
+    longer = f'first=1; a="q"; {SESSION}=v; b="x'
+    assert cookie_values(longer, SESSION) == ["v"]
