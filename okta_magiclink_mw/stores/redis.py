@@ -148,6 +148,7 @@ class RedisSessionStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
 
     # -- sync (WSGI) -------------------------------------------------------------------
 
@@ -277,6 +278,7 @@ class RedisSessionStore:
         if self._task is not None and not self._task.done():
             return
         client = self._async_triple()[1]
+        self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(
             self._alisten_forever(client, on_invalidate), name="okta-magiclink-mw-invalidations"
         )
@@ -308,13 +310,16 @@ class RedisSessionStore:
             self._stop.wait(backoff.next(pump.subscribed))
 
     async def _alisten_forever(self, client: AsyncRedis, on_invalidate: OnInvalidate) -> None:
+        # Stopped by a flag, not by cancelling: redis-py may turn a cancellation in
+        # the middle of a read into a connection error, which would be retried here.
+        wake = self._wake = asyncio.Event()
         backoff = Backoff()
-        while True:
+        while not self._stop.is_set():
             pubsub = client.pubsub()
             pump = Pump(on_invalidate, self._subscribed)
             try:
                 await pubsub.subscribe(self._channel)
-                while True:
+                while not self._stop.is_set():
                     message = await pubsub.get_message(timeout=POLL)
                     if pump.feed(message):
                         await pubsub.ping()
@@ -324,7 +329,8 @@ class RedisSessionStore:
                 self._since = None
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff.next(pump.subscribed))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), backoff.next(pump.subscribed))
 
     # -- closing -----------------------------------------------------------------------
 
@@ -339,11 +345,12 @@ class RedisSessionStore:
 
     async def aclose(self) -> None:
         """Stop the listener task and close the clients the store made."""
+        self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None and self._wake is not None:
+            # It notices within POLL, or one timeout if it is waiting on Redis.
+            self._wake.set()
+            await task
         if self._url is not None and self._async is not None:
             loop, client, _ = self._async
             self._async = None
