@@ -146,9 +146,9 @@ class RedisSessionStore:
             self._sync = (sync, sync.register_script(LUA))
         self._since: float | None = None
         self._stop = threading.Event()
-        self._astopping = False
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
 
     # -- sync (WSGI) -------------------------------------------------------------------
 
@@ -278,7 +278,7 @@ class RedisSessionStore:
         if self._task is not None and not self._task.done():
             return
         client = self._async_triple()[1]
-        self._astopping = False
+        self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(
             self._alisten_forever(client, on_invalidate), name="okta-magiclink-mw-invalidations"
         )
@@ -310,15 +310,16 @@ class RedisSessionStore:
             self._stop.wait(backoff.next(pump.subscribed))
 
     async def _alisten_forever(self, client: AsyncRedis, on_invalidate: OnInvalidate) -> None:
-        # Ended by the _astopping flag, checked at least every POLL seconds, rather than by
-        # cancellation alone: redis-py may turn a cancelled read into a connection error.
+        # Stopped by a flag, not by cancelling: redis-py may turn a cancellation in
+        # the middle of a read into a connection error, which would be retried here.
+        wake = self._wake = asyncio.Event()
         backoff = Backoff()
-        while not self._astopping:
+        while not self._stop.is_set():
             pubsub = client.pubsub()
             pump = Pump(on_invalidate, self._subscribed)
             try:
                 await pubsub.subscribe(self._channel)
-                while not self._astopping:
+                while not self._stop.is_set():
                     message = await pubsub.get_message(timeout=POLL)
                     if pump.feed(message):
                         await pubsub.ping()
@@ -326,10 +327,10 @@ class RedisSessionStore:
                 pass
             finally:
                 self._since = None
-                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
-            if not self._astopping:
-                await asyncio.sleep(backoff.next(pump.subscribed))
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), backoff.next(pump.subscribed))
 
     # -- closing -----------------------------------------------------------------------
 
@@ -344,13 +345,12 @@ class RedisSessionStore:
 
     async def aclose(self) -> None:
         """Stop the listener task and close the clients the store made."""
+        self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
-            self._astopping = True
-            await asyncio.wait({task}, timeout=2.0)
-            if not task.done():  # pragma: no cover - a redis-py read that ignores the flag
-                task.cancel()
-                await asyncio.wait({task}, timeout=1.0)
+        if task is not None and self._wake is not None:
+            # It notices within POLL, or one timeout if it is waiting on Redis.
+            self._wake.set()
+            await task
         if self._url is not None and self._async is not None:
             loop, client, _ = self._async
             self._async = None

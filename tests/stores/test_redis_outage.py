@@ -16,7 +16,7 @@ from anyio.from_thread import BlockingPortal
 from redis.exceptions import RedisError
 
 from okta_magiclink_mw.stores import RedisSessionStore, StoreUnavailable
-from okta_magiclink_mw.stores._listening import DEAD_AFTER
+from okta_magiclink_mw.stores._listening import DEAD_AFTER, PING_EVERY
 from tests._redis_server import RedisServer
 
 from .conftest import Handle, wait_for
@@ -136,3 +136,19 @@ def test_a_quiet_healthy_connection_is_kept(make_store: MakeStore) -> None:
     assert store.since == since
     other("delete", "sid-1", "alice")
     inbox.wait("sid-1")
+
+
+def test_aclose_ends_the_listener_task_whenever_it_comes(
+    redis_server: RedisServer, portal: BlockingPortal
+) -> None:
+    """Closing in the middle of a read must not be mistaken for a lost connection
+    (redis-py may turn the cancellation of a read into a ConnectionError, and the
+    listener would then reconnect instead of ending)."""
+    for n in range(4):
+        store = RedisSessionStore(redis_server.url)
+        portal.call(store.alisten, Inbox())
+        wait_for(lambda s=store: s.listening_since, 5.0, "the listener")
+        # Past a few PINGs, then somewhere in the poll / ping cycle.
+        time.sleep(3 * PING_EVERY + n * 0.017)
+        portal.start_task_soon(store.aclose).result(timeout=5)
+        assert store.listening_since is None
