@@ -273,6 +273,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         "bare": "#9e9e9e",
         "session": "#e08a3c",
         "magiclink": "#2f6db5",
+        "magiclink_store": "#1b3f6e",
     }
     for ax, (part, title, unit) in zip(axes[0], panels, strict=True):
         rows = results[part]["variants"] if part == "sockets" else results[part]
