@@ -237,16 +237,22 @@ class MagicLinkCore:
         # ProxyFix's X-Forwarded-Prefix in SCRIPT_NAME) can only make a request ours or not
         # ours; ours are answered here and never reach the app, so that is safe. Whether the
         # app's view is public is judged on the path the app routes on (R27).
-        if self.is_public(path if request.route_path is None else request.route_path):
-            return PassThrough(ANONYMOUS)
+        public = self.is_public(path if request.route_path is None else request.route_path)
         cookies = read_cookies(request.cookie_header, self._cookie_names)
         if self.record_store is not None and self.sessions.cookie_name in cookies:
             # Not cached here (another instance signed them in, or the cache lost trust).
-            session, refreshed = yield from self.sessions.read_flow(
-                cookies[self.sessions.cookie_name], self.clock()
-            )
+            try:
+                session, refreshed = yield from self.sessions.read_flow(
+                    cookies[self.sessions.cookie_name], self.clock()
+                )
+            except StoreUnavailable:
+                if not public:
+                    raise
+                session, refreshed = None, None  # a public page needs nobody: still served
             if session is not None:
                 return PassThrough(session.user, (refreshed,) if refreshed else ())
+        if public:
+            return PassThrough(ANONYMOUS)
         return self._turn_away(request, cookies)
 
     def authenticate(self, cookie_header: str) -> Flow[Session | None]:

@@ -314,3 +314,21 @@ def test_settings_name_the_store() -> None:
     with pytest.raises(ValueError, match="OKTA_MW_STORE_GRACE"):
         Settings.from_env({**env, "OKTA_MW_STORE_GRACE": "soon"})
     assert json.dumps(settings.scopes)
+
+
+def test_a_public_page_sees_the_person_and_survives_the_store_down(
+    two: tuple[Browser, Browser], okta: FakeOkta, store: FlakyStore, make_client: Any
+) -> None:
+    a, b = two
+    value = sign_in_on(a, okta)
+    b.cookies.clear()
+    seen = b.get("/public/page", headers={**NAV, "cookie": f"{SESSION}={value}"})
+    assert seen.json()["authenticated"] is True  # B never saw it before: read from the store
+    store.down = True
+    fresh = make_client(session_store=store)  # a third instance: nothing cached
+    page = fresh.get("/public/page", headers={**NAV, "cookie": f"{SESSION}={value}"})
+    assert page.status_code == 200  # a public page needs nobody, so it is still served
+    assert page.json()["authenticated"] is False
+    assert store.calls["load"] >= 2
+    protected = fresh.get("/reports", headers={**NAV, "cookie": f"{SESSION}={value}"})
+    assert protected.status_code == 503
