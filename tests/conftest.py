@@ -160,6 +160,8 @@ class FakeOkta:
         )
         self.keys = router.get(JWKS_URL).mock(side_effect=self._jwks)
         self.token = router.post(TOKEN_URL).mock(side_effect=self._token)
+        self.revoked: list[dict[str, str]] = []
+        self.revoke = router.post(f"{ISSUER}/v1/revoke").mock(side_effect=self._revoke)
 
     # The widget's part: the person proves themselves, Okta hands back an interaction code.
     def issue_code(self, widget_config: dict[str, Any], **claims: Any) -> str:
@@ -172,6 +174,10 @@ class FakeOkta:
     @property
     def outbound_calls(self) -> int:
         return self.discovery.call_count + self.keys.call_count + self.token.call_count
+
+    def _revoke(self, request: httpx.Request) -> httpx.Response:
+        self.revoked.append(dict(parse_qsl(request.content.decode())))
+        return httpx.Response(200)
 
     def _jwks(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"keys": [public_jwk(k, kid) for kid, k in self.jwks]})
