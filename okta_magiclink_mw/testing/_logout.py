@@ -64,9 +64,10 @@ def _default_client_id(org: Org, client_id: str | None) -> str:
     return next(iter(org.clients))
 
 
-def _without_query(url: str) -> str:
+def _clean_url(url: str, *, keep_query: bool = False) -> str:
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    query = parts.query if keep_query else ""
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
 def universal_logout_claims(
@@ -78,7 +79,7 @@ def universal_logout_claims(
         "jti": opaque(24),
         "iss": org.base_url,
         "sub": _default_client_id(org, client_id),
-        "aud": _without_query(endpoint),
+        "aud": _clean_url(endpoint),
         "exp": now + GTR_JWT_LIFETIME,
         "nbf": now - GTR_JWT_LIFETIME,
         "iat": now,
@@ -107,7 +108,7 @@ def universal_logout_request(
     token = org.org_keys.sign(claims, headers={"typ": GTR_JWT_TYPE})
     return httpx.Request(
         "POST",
-        endpoint,
+        _clean_url(endpoint, keep_query=True),  # a fragment never goes on the wire
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         content=json.dumps({subject_member: subject}).encode("utf-8"),
     )
