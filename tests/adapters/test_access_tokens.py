@@ -44,7 +44,7 @@ API = {"accept": "application/json"}
 SCOPES = ("openid", "profile", "email", "offline_access")
 
 
-# -- the apps: a view that calls an API with the person's token ---------------------------------
+# -- the apps: a view that calls an API with the person's token -----------------------------------
 
 
 async def _asgi_token(request: Request) -> JSONResponse:
@@ -119,7 +119,7 @@ def hand_over(source: Browser, target: Browser) -> None:
     target.cookies.set(SESSION, source.cookies[SESSION], domain="app.example")
 
 
-# -- tokens kept server-side -----------------------------------------------------------------------
+# -- tokens kept server-side ----------------------------------------------------------------------
 
 
 def test_the_app_gets_the_access_token_okta_issued(instance: Any, okta: FakeOkta) -> None:
@@ -190,8 +190,10 @@ def test_a_rotated_refresh_token_is_stored_and_used_next(
     clock.advance(LIFETIME)
     assert token_of(b) == okta.access_tokens[2]  # b refreshed with the rotated token
     used = [form["refresh_token"] for form in okta.refresh_forms]
-    assert len(used) == 2 and used[0] != used[1]  # the second is the one Okta rotated to
-    assert used[0] not in okta.live_refresh and used[1] not in okta.live_refresh
+    assert len(used) == 2
+    assert used[0] != used[1]
+    assert used[0] not in okta.live_refresh
+    assert used[1] not in okta.live_refresh
 
 
 def test_a_refused_refresh_ends_the_session_everywhere(
@@ -208,7 +210,8 @@ def test_a_refused_refresh_ends_the_session_everywhere(
     assert "upstream-secret-body" not in api.text
     assert b.get("/reports", headers=API).status_code == 401  # gone on b too
     nav = a.get("/reports", headers=NAV)
-    assert nav.status_code == 302 and nav.headers["location"].startswith("/login?")
+    assert nav.status_code == 302
+    assert nav.headers["location"].startswith("/login?")
 
 
 def test_a_navigation_whose_token_is_refused_goes_to_sign_in(
@@ -237,7 +240,8 @@ def test_okta_down_at_refresh_gets_a_5xx_and_keeps_the_session(
     assert api.json()["error"] == "unavailable"
     page = browser.get("/api/token", headers=NAV)
     assert page.status_code in (502, 503, 504)
-    assert "Traceback" not in page.text and "upstream-secret-body" not in page.text
+    assert "Traceback" not in page.text
+    assert "upstream-secret-body" not in page.text
     okta.refresh_fault = None
     assert token_of(browser) == okta.access_tokens[-1]  # the session survived
 
@@ -256,7 +260,7 @@ def test_a_session_without_a_refresh_token_asks_to_sign_in_when_it_runs_out(
     assert okta.refresh_forms == []
 
 
-# -- re-checks with Okta -----------------------------------------------------------------------------
+# -- re-checks with Okta --------------------------------------------------------------------------
 
 
 def test_revalidation_refreshes_once_per_interval_across_instances(
@@ -285,7 +289,8 @@ def test_a_deactivated_person_loses_the_session_at_the_next_recheck(
     assert a.get("/reports", headers=NAV).status_code == 200  # within the interval
     clock.advance(301)
     r = a.get("/reports", headers=NAV)
-    assert r.status_code == 302 and r.headers["location"].startswith("/login?")
+    assert r.status_code == 302
+    assert r.headers["location"].startswith("/login?")
     assert b.get("/reports", headers=API).status_code == 401
 
 
@@ -307,7 +312,7 @@ def test_okta_down_at_a_recheck_lets_the_session_on_and_waits_before_retrying(
     assert len(okta.refresh_forms) == 2
 
 
-# -- sign-out revokes at Okta ------------------------------------------------------------------------
+# -- sign-out revokes at Okta ---------------------------------------------------------------------
 
 
 def test_sign_out_revokes_both_tokens_at_okta(instance: Any, okta: FakeOkta) -> None:
@@ -335,7 +340,7 @@ def test_a_failed_revocation_still_signs_out_and_warns(
     assert browser.get("/reports", headers=API).status_code == 401
 
 
-# -- concurrency: one refresh POST for many requests ----------------------------------------------------
+# -- concurrency: one refresh POST for many requests ----------------------------------------------
 
 
 def test_fifty_concurrent_requests_make_one_refresh(
@@ -404,7 +409,7 @@ def test_fifty_concurrent_requests_make_one_refresh(
     assert len(okta.refresh_forms) == 1
 
 
-# -- settings -------------------------------------------------------------------------------------------
+# -- settings -------------------------------------------------------------------------------------
 
 
 def test_offline_access_without_a_store_is_refused() -> None:
