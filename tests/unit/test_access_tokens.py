@@ -157,8 +157,9 @@ def test_a_lock_held_past_every_attempt_is_a_503(
     handle = signed_in(core, okta)
     clock.advance(600)
     flow = core.tokens.token_flow(handle, 60)  # type: ignore[union-attr]
-    effect = next(flow)
-    with pytest.raises(IdentityProviderError) as failed:
+
+    def run() -> None:
+        effect = next(flow)
         while True:  # someone else holds the lock every time, and never refreshes
             assert isinstance(effect, StoreCall)
             if effect.operation == "lock":
@@ -167,6 +168,9 @@ def test_a_lock_held_past_every_attempt_is_a_503(
                 effect = flow.send(True)
             else:
                 effect = flow.send(getattr(store, effect.operation)(*effect.args))
+
+    with pytest.raises(IdentityProviderError) as failed:
+        run()
     assert failed.value.status == 503
     assert okta.refreshes == 0
 
