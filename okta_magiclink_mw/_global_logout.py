@@ -448,7 +448,8 @@ class GlobalLogout:
             count,
             extra={"event": "global_logout.done", "endpoint": "backchannel", "count": count},
         )
-        return Respond(200, _headers())
+        # A Content-Type even without a body: PEP 3333 servers and wsgiref.validate expect one.
+        return Respond(200, [*_headers(), ("content-type", "text/plain; charset=utf-8")])
 
     def _revoke_backchannel(self, sub: str | None, sid: str | None) -> Flow[int]:
         try:
