@@ -50,9 +50,9 @@ def _origin(url: str) -> str:
 
 
 def _clean_path(path: object) -> bool:
-    """An absolute path a browser and a proxy cannot read two ways: no query, fragment,
-    empty, dot or encoded-looking segments, backslashes or control characters."""
-    if not isinstance(path, str) or not path.startswith("/") or not path.isascii():
+    """An absolute path, not ``/``, that a browser and a proxy cannot read two ways: no
+    query, fragment, empty, dot or encoded-looking segments, backslashes or controls."""
+    if not isinstance(path, str) or path == "/" or not path.startswith("/") or not path.isascii():
         return False
     if any(ch in path for ch in "?#%\\") or not path.isprintable() or " " in path:
         return False
@@ -347,7 +347,9 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``OKTA_ISSUER``, ``OKTA_CLIENT_ID``, ``OKTA_REDIRECT_URI``,
         ``OKTA_MW_SECRET_KEYS`` (comma-separated, oldest first) and the optional
-        ``OKTA_CLIENT_SECRET`` and ``OKTA_POST_LOGOUT_REDIRECT_URI``.
+        ``OKTA_CLIENT_SECRET``, ``OKTA_POST_LOGOUT_REDIRECT_URI``, ``OKTA_MW_SESSION_STORE``,
+        ``OKTA_MW_UNIVERSAL_LOGOUT_PATH``, ``OKTA_MW_UNIVERSAL_LOGOUT_ISSUER`` and
+        ``OKTA_MW_BACKCHANNEL_LOGOUT_PATH``.
 
         Keyword arguments override or add settings.
 
