@@ -737,6 +737,8 @@ HOSTILE_LOGOUT_TOKENS: dict[str, Any] = {
     "event value not an object": lambda k, o, c: logout_token(k, c, events={EVENT: "yes"}),
     "neither sub nor sid": lambda k, o, c: logout_token(k, c, sub=None),
     "sub not a string": lambda k, o, c: logout_token(k, c, sub=7),
+    "sid not a string": lambda k, o, c: logout_token(k, c, sid=["s1"]),
+    "sid with a newline": lambda k, o, c: logout_token(k, c, sid="s1\nforged"),
     "wrong aud": lambda k, o, c: logout_token(k, c, aud="0oa-other"),
     "wrong iss": lambda k, o, c: logout_token(k, c, iss=ORG),
     "expired": lambda k, o, c: logout_token(k, c, iat=int(c()) - 300, exp=int(c()) - 100),
