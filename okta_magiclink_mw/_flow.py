@@ -13,22 +13,30 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import _pages as pages
+from ._access_tokens import AccessTokens, noted, stored_tokens
 from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
 from ._effects import Flow, resumed, run_now_or_later
 from ._oidc import OktaConversation
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
 from ._sealing import Sealer
-from ._server_sessions import ServerSessions
+from ._server_sessions import ServerSessions, SessionHandle
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
 from ._transactions import SpentStates, Transaction, TransactionJar
-from .errors import BadRequest, ConfigurationError, MagicLinkError, SignInError, StateMismatch
+from .errors import (
+    BadRequest,
+    ConfigurationError,
+    MagicLinkError,
+    SignInError,
+    SignInRequired,
+    StateMismatch,
+)
 from .settings import Settings, WidgetPage
 from .stores import open_store
 from .stores._base import RecordStore, SessionInfo, StoreCall, StoreUnavailable
@@ -132,8 +140,10 @@ class MagicLinkCore:
         self.settings = settings
         self.clock = clock
         s = settings
-        if session_store is None and s.session_store is not None:
+        if session_store is None and isinstance(s.session_store, str):
             session_store = open_store(s.session_store)
+        elif session_store is None and s.session_store is not None:
+            session_store = cast(RecordStore, s.session_store)
         # The issuer and the client id are bound into every signature and seal: a session
         # or sign-in of another deployment that shares secret_keys (another app, another
         # Okta org, a dev org where anyone can be anyone) is never one of ours (R5, #30).
@@ -153,6 +163,7 @@ class MagicLinkCore:
                 leeway=s.leeway,
                 secure=s.secure_cookies,
                 grace=s.store_grace,
+                recheck_every=s.revalidate_every,
             )
         else:
             logger.info(
@@ -187,6 +198,21 @@ class MagicLinkCore:
         #: Sign-ins already redeemed here: a replayed transaction cookie makes no Okta call.
         self.spent = SpentStates(ttl=s.transaction_ttl + 120)
         self.okta = OktaConversation(s, clock)
+        #: The adapter's way to run a flow from the app's thread or task (access tokens).
+        self.drive_sync: Callable[[Flow[Any]], Any] | None = None
+        self.drive_async: Callable[[Flow[Any]], Awaitable[Any]] | None = None
+        self.tokens: AccessTokens | None = None
+        if isinstance(self.sessions, ServerSessions):
+            self.tokens = AccessTokens(
+                self.sessions,
+                self.okta,
+                deployment=deployment,
+                # Long enough for one refresh POST; a crashed holder frees it by then.
+                lease=s.http_deadline + 5,
+                revalidate_every=s.revalidate_every,
+                clock=clock,
+            )
+            self.sessions.hub = self
         self._cookie_names = frozenset({s.session_cookie_name, s.transaction_cookie_name})
         self._session_cookie = s.session_cookie_name
         self._own_paths = frozenset({s.login_path, s.callback_path, s.logout_path})
@@ -276,6 +302,9 @@ class MagicLinkCore:
                 if not public:
                     raise
                 session, refreshed = None, None  # a public page needs nobody: still served
+            tokens = self.tokens
+            if session is not None and tokens and tokens.recheck_due(session, self.clock()):
+                session = yield from tokens.recheck_flow(session)
             if session is not None:
                 return PassThrough(session.user, (refreshed,) if refreshed else ())
         if public:
@@ -300,6 +329,42 @@ class MagicLinkCore:
         if not isinstance(self.sessions, ServerSessions):
             raise ConfigurationError("list_sessions needs a session_store")
         return (yield from self.sessions.list_subject(sub))
+
+    def access_token(self, handle: SessionHandle, min_valid: float) -> str:
+        """A valid access token for a session (the WSGI adapter drives the flow)."""
+        if self.drive_sync is None:
+            raise ConfigurationError("under ASGI, use: await request.user.aaccess_token()")
+        assert self.tokens is not None
+        try:
+            token: str = self.drive_sync(self.tokens.token_flow(handle, min_valid))
+        except MagicLinkError as exc:
+            raise noted(exc) from None
+        return token
+
+    async def aaccess_token(self, handle: SessionHandle, min_valid: float) -> str:
+        """A valid access token for a session (the ASGI adapter drives the flow)."""
+        if self.drive_async is None:
+            raise ConfigurationError("under WSGI, use: user.access_token()")
+        assert self.tokens is not None
+        try:
+            token: str = await self.drive_async(self.tokens.token_flow(handle, min_valid))
+        except MagicLinkError as exc:
+            raise noted(exc) from None
+        return token
+
+    def app_failed(self, request: RequestFacts, exc: MagicLinkError) -> Respond:
+        """The answer in the app's place when its request failed on an access token.
+
+        A session that ended (:class:`SignInRequired`) gets what any signed-out request
+        gets: a redirect to sign in for a page, a 401 for an API call. Okta or the store
+        being unavailable gets a 5xx page, or JSON for an API call.
+        """
+        if isinstance(exc, SignInRequired):
+            cookies = read_cookies(request.cookie_header, self._cookie_names)
+            return self._turn_away(request, cookies)
+        if _is_navigation(request):
+            return self.error_response(exc)
+        return self._json(exc.status, {"error": "unavailable", "code": exc.code})
 
     def websocket_user(
         self, path: str, cookie_header: str, origin: str
@@ -550,7 +615,7 @@ class MagicLinkCore:
         self, txn: Transaction, code: str, txn_cookie: str, previous: Session | None
     ) -> Flow[Respond]:
         try:
-            claims, id_token = yield from self.okta.redeem(txn, code)
+            claims, tokens = yield from self.okta.redeem(txn, code)
             if self.settings.require_verified_email and claims.get("email_verified") is not True:
                 logger.info("email not verified", extra={"event": "signin.email_unverified"})
                 raise SignInError(
@@ -559,7 +624,19 @@ class MagicLinkCore:
                     code="email_unverified",
                     status=403,
                 )
-            _, session_cookie = yield from self.sessions.mint_flow(claims, id_token, self.clock())
+            now = self.clock()
+            kept = None
+            if self.tokens is not None:
+                kept = stored_tokens(tokens, now)
+                if kept.refresh_token is None and "offline_access" in self.settings.scopes:
+                    logger.warning(
+                        "okta issued no refresh token: allow the Refresh Token grant for "
+                        "this app in Okta (Applications > General > Grant type)",
+                        extra={"event": "signin.no_refresh_token"},
+                    )
+            _, session_cookie = yield from self.sessions.mint_flow(
+                claims, tokens.id_token, now, kept
+            )
             if previous is not None:  # the new session replaces it for good (R19)
                 yield from self.sessions.revoke_flow(previous)
         except (SignInError, StoreUnavailable) as exc:
@@ -609,6 +686,7 @@ class MagicLinkCore:
         location = s.post_logout_redirect_uri or "/"
         if session is not None:
             yield from self.sessions.revoke_flow(session)
+            yield from self._revoke_at_okta(session)
             id_token = self.sessions.id_token(session)
             if id_token:
                 endpoint = self.okta.discovery.end_session_endpoint if self.okta.discovery else None
@@ -625,6 +703,16 @@ class MagicLinkCore:
             ("vary", "Sec-Fetch-Site, Origin"),
         ]
         return Respond(303, headers)
+
+    def _revoke_at_okta(self, session: Session) -> Flow[None]:
+        """Revoke the session's tokens at Okta (best effort: a failure is logged at
+        WARNING by the conversation, and the local sign-out stands)."""
+        tokens = session.tokens
+        if tokens is None:
+            return
+        if tokens.refresh_token is not None:
+            yield from self.okta.revoke(tokens.refresh_token, "refresh_token")
+        yield from self.okta.revoke(tokens.access_token, "access_token")
 
     # -- helpers ----------------------------------------------------------------------
 

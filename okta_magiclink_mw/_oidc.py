@@ -59,10 +59,12 @@ class OktaConversation:
 
     def redeem(self, txn: Transaction, interaction_code: str) -> Conversation:
         """Exchange the code for tokens and return the validated ID token's claims and
-        the raw ID token. Raises a :class:`~okta_magiclink_mw.errors.SignInError`."""
+        the :class:`~okta_magiclink_mw._tokens.TokenSet` (the raw ID token in it).
+        Raises a :class:`~okta_magiclink_mw.errors.SignInError`."""
         settings = self._settings
         discovery = yield from self._discover()
         tokens = yield from self._exchange(discovery, txn, interaction_code)
+        assert tokens.id_token is not None  # need_id_token: checked by the parser
         with _warned("id_token.invalid", InvalidIdToken):
             kid = read_kid(tokens.id_token)
         key = yield from self._signing_key(discovery, kid)
@@ -76,7 +78,52 @@ class OktaConversation:
                 now=self._clock(),
                 leeway=settings.leeway,
             )
-        return claims, tokens.id_token
+        return claims, tokens
+
+    def refresh(self, refresh_token: str) -> Generator[httpx.Request, httpx.Response, TokenSet]:
+        """Redeem a refresh token for new tokens (``grant_type=refresh_token``).
+
+        The answer's ID token, if any, is not used: the session keeps the identity it
+        was signed in with, and Okta's answer is trusted as the token endpoint's over TLS,
+        like the access token itself. ``invalid_grant`` (the refresh token was revoked, or
+        the person deactivated) raises a 400 :class:`TokenExchangeError` and is not
+        logged here: ending that session is the caller's business, and it is not Okta's
+        failure.
+        """
+        discovery = yield from self._discover()
+        form = self._client_form({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        request = httpx.Request(
+            "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
+        )
+        return (yield from self._token_call(request, "refresh", need_id_token=False))
+
+    def revoke(self, token: str, hint: str) -> Generator[httpx.Request, httpx.Response, bool]:
+        """Revoke one token at Okta (RFC 7009, with ``token_type_hint``). True on success;
+        a failure is logged at WARNING (``revoke.failed``) and returns False: revoking is
+        best effort, and never stops a sign-out."""
+        try:
+            discovery = yield from self._discover()
+            base = self._settings.token_endpoint.rsplit("/", 1)[0]
+            endpoint = discovery.revocation_endpoint or f"{base}/revoke"
+            form = self._client_form({"token": token, "token_type_hint": hint})
+            request = httpx.Request("POST", endpoint, data=form)
+            response = yield from _call(request, "revoke")
+        except IdentityProviderError as exc:
+            _warn("revoke.failed", exc)
+            return False
+        if response.status_code != 200:
+            failed = IdentityProviderError(code="revoke_failed")
+            failed.add_note(f"revoke: HTTP {response.status_code}")
+            _warn("revoke.failed", failed)
+            return False
+        return True
+
+    def _client_form(self, form: dict[str, str]) -> dict[str, str]:
+        """``form`` with this client's credentials (R14: a dict, form-encoded by httpx)."""
+        form = {"client_id": self._settings.client_id, **form}
+        if self._settings.client_secret is not None:
+            form["client_secret"] = self._settings.client_secret
+        return form
 
     def _discover(self) -> Generator[httpx.Request, httpx.Response, Discovery]:
         if self.discovery is None:
@@ -97,32 +144,39 @@ class OktaConversation:
     def _exchange(
         self, discovery: Discovery, txn: Transaction, interaction_code: str
     ) -> Generator[httpx.Request, httpx.Response, TokenSet]:
-        settings = self._settings
         # R14: a dict, form-encoded by httpx; never concatenated by hand (#25).
-        form = {
-            "client_id": settings.client_id,
-            "redirect_uri": settings.redirect_uri,
-            "grant_type": "interaction_code",
-            "code_verifier": txn.code_verifier,
-            "interaction_code": interaction_code,
-        }
-        if settings.client_secret is not None:
-            form["client_secret"] = settings.client_secret
+        form = self._client_form(
+            {
+                "redirect_uri": self._settings.redirect_uri,
+                "grant_type": "interaction_code",
+                "code_verifier": txn.code_verifier,
+                "interaction_code": interaction_code,
+            }
+        )
         request = httpx.Request(
             "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
         )
+        return (yield from self._token_call(request, "token", need_id_token=True))
+
+    def _token_call(
+        self, request: httpx.Request, what: str, *, need_id_token: bool
+    ) -> Generator[httpx.Request, httpx.Response, TokenSet]:
+        event = f"{what}.failed"
         try:
-            response = yield from _call(request, "token")
+            response = yield from _call(request, what)
             return parse_token_response(
-                response.status_code, response.headers.get("content-type", ""), response.content
+                response.status_code,
+                response.headers.get("content-type", ""),
+                response.content,
+                need_id_token=need_id_token,
             )
         except TokenExchangeError as exc:
             if exc.status < 500:  # invalid_grant: this person's code expired or was used
                 raise
-            _warn("token.failed", exc)  # invalid_client & co: our configuration (#88)
+            _warn(event, exc)  # invalid_client & co: our configuration (#88)
             raise
         except IdentityProviderError as exc:
-            _warn("token.failed", exc)
+            _warn(event, exc)
             raise
 
     def _signing_key(self, discovery: Discovery, kid: str) -> Conversation:

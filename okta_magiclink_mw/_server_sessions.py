@@ -21,15 +21,15 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from ._cookies import CookieCodec, delete_cookie_header, set_cookie_header
 from ._effects import Flow
 from ._sealing import Sealer
-from ._sessions import PROTOCOL_CLAIMS, Session
-from .stores._base import RecordStore, SessionInfo, StoreCall
+from ._sessions import PROTOCOL_CLAIMS, Session, StoredTokens
+from .stores._base import RecordStore, SessionInfo, StoreCall, StoredSession
 from .user import OktaUser
 
 _CACHE_SIZE = 1024
@@ -39,6 +39,35 @@ _CACHE_SIZE = 1024
 class _Cached:
     session: Session
     epoch: int
+
+
+class TokenHub(Protocol):
+    """What hands out a session's access token (the core, driven by an adapter)."""
+
+    def access_token(self, handle: SessionHandle, min_valid: float) -> str: ...
+
+    def aaccess_token(self, handle: SessionHandle, min_valid: float) -> Awaitable[str]: ...
+
+
+class SessionHandle:
+    """How an :class:`~okta_magiclink_mw.OktaUser` finds its session again: the id, and
+    the key its record is sealed with (the same the browser's cookie carries)."""
+
+    __slots__ = ("_hub", "secret", "session_id")
+
+    def __init__(self, session_id: str, secret: bytes, hub: TokenHub) -> None:
+        self.session_id = session_id
+        self.secret = secret
+        self._hub = hub
+
+    def access_token(self, min_valid: float) -> str:
+        return self._hub.access_token(self, min_valid)
+
+    def aaccess_token(self, min_valid: float) -> Awaitable[str]:
+        return self._hub.aaccess_token(self, min_valid)
+
+    def __repr__(self) -> str:
+        return "SessionHandle(...)"
 
 
 class ServerSessions:
@@ -60,8 +89,10 @@ class ServerSessions:
         leeway: float,
         secure: bool,
         grace: float,
+        recheck_every: float | None = None,
     ) -> None:
         self._codec = codec
+        self._recheck = recheck_every
         self.store = store
         self._deployment = deployment
         self._max_age = max_age
@@ -78,6 +109,8 @@ class ServerSessions:
         self._listening_since: float | None = None
         self._down_since: float | None = None
         self.clear_header = delete_cookie_header(codec.name, secure=secure)
+        #: Set by the core: what the users' ``access_token()`` calls go to.
+        self.hub: TokenHub | None = None
 
     @property
     def cookie_name(self) -> str:
@@ -100,6 +133,10 @@ class ServerSessions:
         session = entry.session
         if not self._alive(session, now) or now - session.last_seen >= self._refresh_after:
             return None, None
+        if self._recheck is not None and (
+            session.tokens is None or now - session.tokens.checked_at >= self._recheck
+        ):
+            return None, None  # due its re-check with Okta: the slow path runs it
         return session, None
 
     # -- flows (they yield StoreCall effects) ----------------------------------------------
@@ -134,21 +171,71 @@ class ServerSessions:
         return session, reissued
 
     def mint_flow(
-        self, claims: Mapping[str, Any], id_token: str | None, now: float
+        self,
+        claims: Mapping[str, Any],
+        id_token: str | None,
+        now: float,
+        tokens: StoredTokens | None = None,
     ) -> Flow[tuple[Session, str]]:
         """A new record in the store and the ``Set-Cookie`` of its reference."""
         kept = {k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS}
-        user = OktaUser(kept)
         session_id = secrets.token_urlsafe(16)
         secret = secrets.token_bytes(32)
-        record = json.dumps({"u": kept, "idt": id_token}, separators=(",", ":")).encode()
-        blob = self._sealer(secret).seal(record, session_id.encode("ascii")).encode("ascii")
+        user = self._user(kept, session_id, secret)
+        blob = self._seal(session_id, secret, kept, id_token, tokens)
         ttl = min(self._idle, self._max_age)
         yield StoreCall("create", (session_id, self._subject(user.identity), blob, now, ttl))
-        session = Session(session_id, now, now, user.claims, None, user, id_token)
+        session = Session(session_id, now, now, user.claims, None, user, id_token, tokens)
         value = self._codec.dumps({"sid": session_id, "k": _b64(secret), "iat": int(now)})
         self._remember(value, session)
         return session, self._header(value)
+
+    @staticmethod
+    def handle_of(session: Session) -> SessionHandle | None:
+        """The handle a session's user carries (None before the core set a hub)."""
+        handle = session.user._tokens
+        return handle if isinstance(handle, SessionHandle) else None
+
+    def current(self, handle: SessionHandle, now: float) -> Session | None:
+        """The session of ``handle`` from this process's cache, if it may be trusted."""
+        value = self._value_of.get(handle.session_id)
+        entry = self._cache.get(value) if value is not None else None
+        if entry is None or entry.epoch != self._trusted_epoch(now):
+            return None
+        return entry.session if self._alive(entry.session, now) else None
+
+    def reload(self, handle: SessionHandle, now: float) -> Flow[Session | None]:
+        """The session of ``handle`` as the store has it now (after another instance may
+        have refreshed its tokens); None when it is gone or no longer alive."""
+        stored = yield StoreCall("load", (handle.session_id,))
+        if stored is None:
+            self._forget(handle.session_id)
+            return None
+        session = self._opened(handle.session_id, handle.secret, stored)
+        if session is None or not self._alive(session, now):
+            return None
+        value = self._value_of.get(handle.session_id)
+        if value is not None:
+            self._remember(value, session)
+        return session
+
+    def store_tokens(
+        self, session: Session, handle: SessionHandle, tokens: StoredTokens
+    ) -> Flow[Session | None]:
+        """Replace the record's tokens in one write (a rotated refresh token is never
+        half-stored); None when the record is gone meanwhile."""
+        blob = self._seal(
+            session.session_id, handle.secret, dict(session.claims), session.id_token, tokens
+        )
+        subject = self._subject(session.user.identity)
+        if not (yield StoreCall("update", (session.session_id, subject, blob))):
+            self._forget(session.session_id)
+            return None
+        updated = replace(session, tokens=tokens)
+        value = self._value_of.get(session.session_id)
+        if value is not None:
+            self._remember(value, updated)
+        return updated
 
     def revoke_flow(self, session: Session) -> Flow[None]:
         """Delete the record; every instance drops it from its cache."""
@@ -192,21 +279,50 @@ class ServerSessions:
         if stored is None:
             self._forget(session_id)
             return None
+        session = self._opened(session_id, secret, stored)
+        if session is None:
+            return None
+        self._remember(value, session)
+        if not self._alive(session, now):
+            return None
+        return session, self._header(self._codec.dumps(loaded[0])) if loaded[1] else None
+
+    def _opened(self, session_id: str, secret: bytes, stored: StoredSession) -> Session | None:
         opened = self._sealer(secret).open(
             stored.blob.decode("ascii", "replace"), session_id.encode("ascii")
         )
         record = _record(opened)
         if record is None:
             return None
-        claims, id_token = record
-        user = OktaUser(claims)
-        session = Session(
-            session_id, stored.created, stored.seen, user.claims, None, user, id_token
+        claims, id_token, tokens = record
+        user = self._user(claims, session_id, secret)
+        return Session(
+            session_id, stored.created, stored.seen, user.claims, None, user, id_token, tokens
         )
-        self._remember(value, session)
-        if not self._alive(session, now):
-            return None
-        return session, self._header(self._codec.dumps(loaded[0])) if loaded[1] else None
+
+    def _user(self, claims: Mapping[str, Any], session_id: str, secret: bytes) -> OktaUser:
+        hub = self.hub
+        return OktaUser(claims, tokens=SessionHandle(session_id, secret, hub) if hub else None)
+
+    def _seal(
+        self,
+        session_id: str,
+        secret: bytes,
+        claims: Mapping[str, Any],
+        id_token: str | None,
+        tokens: StoredTokens | None,
+    ) -> bytes:
+        record: dict[str, Any] = {"u": claims, "idt": id_token}
+        if tokens is not None:
+            record["t"] = [
+                tokens.access_token,
+                tokens.expires_at,
+                tokens.scope,
+                tokens.refresh_token,
+                tokens.checked_at,
+            ]
+        plain = json.dumps(record, separators=(",", ":")).encode()
+        return self._sealer(secret).seal(plain, session_id.encode("ascii")).encode("ascii")
 
     def _alive(self, session: Session, now: float) -> bool:
         return not (
@@ -281,11 +397,15 @@ def _reference(payload: object) -> tuple[str, bytes] | None:
     return (session_id, raw) if len(raw) == 32 else None
 
 
-def _record(opened: bytes | None) -> tuple[dict[str, Any], str | None] | None:
+def _record(
+    opened: bytes | None,
+) -> tuple[dict[str, Any], str | None, StoredTokens | None] | None:
     if opened is None:
         return None
     record = json.loads(opened)  # sealed by us: well-formed JSON
     claims, id_token = record.get("u"), record.get("idt")
     if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
         return None
-    return claims, id_token if isinstance(id_token, str) else None
+    kept = record.get("t")  # a record written before tokens were kept has none
+    tokens = StoredTokens(*kept) if isinstance(kept, list) and len(kept) == 5 else None
+    return claims, id_token if isinstance(id_token, str) else None, tokens

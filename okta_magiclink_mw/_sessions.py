@@ -6,7 +6,7 @@ import secrets
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ._cookies import CookieCodec, delete_cookie_header, fits, set_cookie_header
@@ -65,6 +65,23 @@ class InMemorySessionStore:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredTokens:
+    """The OAuth tokens of a server-side session, as its sealed record keeps them.
+
+    Never in a cookie, a log or a page; ``repr`` leaves the secrets out.
+    """
+
+    access_token: str = field(repr=False)
+    #: When the access token runs out (epoch seconds).
+    expires_at: float
+    scope: str | None
+    #: Present when ``offline_access`` was granted.
+    refresh_token: str | None = field(repr=False)
+    #: When Okta last vouched for the session (sign-in or refresh): re-checks count from it.
+    checked_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """One signed-in browser."""
 
@@ -77,7 +94,9 @@ class Session:
     sealed_id_token: str | None
     user: OktaUser
     #: The ID token itself, when the session is a server-side record (sealed at rest).
-    id_token: str | None = None
+    id_token: str | None = field(default=None, repr=False)
+    #: The access (and refresh) token of a server-side session.
+    tokens: StoredTokens | None = None
 
     def without_id_token(self) -> Session:
         return Session(
@@ -267,8 +286,13 @@ class SessionManager:
         return immediate(self.read(values, now, with_id_token=with_id_token))
 
     def mint_flow(
-        self, claims: Mapping[str, Any], id_token: str | None, now: float
+        self,
+        claims: Mapping[str, Any],
+        id_token: str | None,
+        now: float,
+        tokens: StoredTokens | None = None,
     ) -> Flow[tuple[Session, str]]:
+        """:meth:`mint` as a flow; a cookie keeps no token, so ``tokens`` is dropped."""
         return immediate(self.mint(claims, id_token, now))
 
     def revoke_flow(self, session: Session) -> Flow[None]:

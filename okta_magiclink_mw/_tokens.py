@@ -22,7 +22,7 @@ import json
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeGuard
 from urllib.parse import urlsplit
 
@@ -205,6 +205,8 @@ class Discovery:
     token_endpoint: str
     jwks_uri: str
     end_session_endpoint: str | None
+    #: RFC 7009 token revocation (Okta: ``{issuer}/v1/revoke``).
+    revocation_endpoint: str | None = None
     #: RFC 9207 §3: when true, a callback without ``iss`` must be rejected (R5).
     authorization_response_iss_parameter_supported: bool = False
 
@@ -278,6 +280,9 @@ def parse_discovery(
     if end_session is not None:
         # Optional, but a present-and-bogus value means the document cannot be trusted.
         end_session = _endpoint(end_session, "end_session_endpoint", issuer_origin)
+    revocation = doc.get("revocation_endpoint")
+    if revocation is not None:
+        revocation = _endpoint(revocation, "revocation_endpoint", issuer_origin)
     iss_supported = doc.get("authorization_response_iss_parameter_supported", False)
     if not isinstance(iss_supported, bool):
         _fail(IdentityProviderError, "discovery: bad iss_parameter_supported", status=502)
@@ -286,6 +291,7 @@ def parse_discovery(
         token_endpoint=token_endpoint,
         jwks_uri=jwks_uri,
         end_session_endpoint=end_session,
+        revocation_endpoint=revocation,
         authorization_response_iss_parameter_supported=iss_supported,
     )
 
@@ -299,11 +305,13 @@ def parse_discovery(
 class TokenSet:
     """A successful token response.  The ID token is *not* validated yet."""
 
-    id_token: str
-    access_token: str
+    id_token: str | None = field(repr=False)
+    access_token: str = field(repr=False)
     token_type: str
     scope: str | None
     expires_in: int | None
+    #: Only when ``offline_access`` was granted (and Okta's app allows the grant).
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 def _non_empty_str(value: object) -> TypeGuard[str]:
@@ -311,8 +319,12 @@ def _non_empty_str(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value != ""
 
 
-def parse_token_response(status: int, content_type: str, body: bytes) -> TokenSet:
+def parse_token_response(
+    status: int, content_type: str, body: bytes, *, need_id_token: bool = True
+) -> TokenSet:
     """Turn the token endpoint's answer into a :class:`TokenSet` or a typed error.
+
+    ``need_id_token=False`` is for a refresh, whose ID token is optional (and unused).
 
     Raises:
         TokenExchangeError: Okta refused the grant.  ``invalid_grant`` (code expired, already
@@ -338,8 +350,13 @@ def parse_token_response(status: int, content_type: str, body: bytes) -> TokenSe
         _fail(IdentityProviderError, "token: token_type is not Bearer", status=502)  # #86
     access_token = doc.get("access_token")
     id_token = doc.get("id_token")
-    if not _non_empty_str(access_token) or not _non_empty_str(id_token):
+    if not _non_empty_str(access_token) or not (
+        _non_empty_str(id_token) or (id_token is None and not need_id_token)
+    ):
         _fail(IdentityProviderError, "token: missing access_token or id_token", status=502)
+    refresh_token = doc.get("refresh_token")
+    if refresh_token is not None and not _non_empty_str(refresh_token):
+        _fail(IdentityProviderError, "token: bad refresh_token", status=502)
     scope = doc.get("scope")
     if scope is not None and not isinstance(scope, str):
         _fail(IdentityProviderError, "token: bad scope", status=502)
@@ -354,6 +371,7 @@ def parse_token_response(status: int, content_type: str, body: bytes) -> TokenSe
         token_type=token_type,
         scope=scope,
         expires_in=expires_in,
+        refresh_token=refresh_token,
     )
 
 

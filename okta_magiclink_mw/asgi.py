@@ -13,6 +13,7 @@ import httpx
 from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._access_tokens import CURRENT_OUTCOME, AppOutcome
 from ._effects import Flow, T
 from ._flow import (
     Decision,
@@ -26,9 +27,10 @@ from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
-from .errors import IdentityProviderError, SignInError
+from .errors import IdentityProviderError, MagicLinkError, SignInError, SignInRequired
 from .settings import Settings
 from .stores._base import RecordStore, SessionInfo, StoreUnavailable
+from .user import OktaUser
 
 _SIGNED_IN = AuthCredentials(["authenticated"])
 _SIGNED_OUT = AuthCredentials()
@@ -85,6 +87,8 @@ class OktaMagicLink:
         self._shared_gets = SharedGets()
         self._identity = IdentityHeaders(settings.identity_headers)
         self._listen_pending = self.core.record_store is not None
+        self._tokens_kept = self.core.tokens is not None
+        self.core.drive_async = self._drive
 
     async def sign_out_everywhere(self, sub: str) -> int:
         """End every session of the person whose Okta id is ``sub``, on every instance
@@ -169,10 +173,43 @@ class OktaMagicLink:
                 send = _adding_cookies(send, decision.set_cookies)
             elif decision.user.is_authenticated:
                 send = _varying_on_cookie(send)
-            await self.app(scope, receive, send)
+            if self._tokens_kept and decision.user.is_authenticated:
+                await self._app_with_tokens(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         assert type(decision) is Respond
         await _respond(send, decision)
+
+    async def _app_with_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app; if it fails on an access token (the session ended, Okta is down),
+        answer in its place, unless it already sent a response of its own that is not
+        the 500 a framework made of the failure (Starlette sends that, then re-raises)."""
+        outcome = AppOutcome()
+        reset = CURRENT_OUTCOME.set(outcome)
+        started = replaced = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, replaced
+            if replaced:
+                return  # the rest of the app's 500 page
+            if message["type"] == "http.response.start":
+                if outcome.failure is not None and message["status"] >= 500:
+                    replaced = True
+                    await _respond(send, self.core.app_failed(_facts(scope), outcome.failure))
+                    return
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except MagicLinkError as exc:
+            if exc is not outcome.failure or started:
+                raise
+            if not replaced:
+                await _respond(send, self.core.app_failed(_facts(scope), exc))
+        finally:
+            CURRENT_OUTCOME.reset(reset)
 
     async def _start_listening(self) -> None:
         """Hear of sign-outs on every instance: a task of the server's event loop."""
@@ -231,6 +268,22 @@ class OktaMagicLink:
             await send(message)
 
         return send_closing
+
+
+async def access_token(request: Any, *, min_valid: float = 60) -> str:
+    """The signed-in person's Okta access token, valid for at least ``min_valid`` more
+    seconds, refreshed if needed: ``await access_token(request)`` in a Starlette or
+    FastAPI view (a ``Request``, a ``WebSocket`` or the ASGI scope itself). The same as
+    ``await request.user.aaccess_token()``.
+
+    :raises SignInRequired: nobody is signed in, or the session ended; let it propagate
+        and the middleware sends a page to sign in, or a 401 to an API call.
+    """
+    scope = request if isinstance(request, dict) else request.scope
+    user = scope.get("user")
+    if not isinstance(user, OktaUser):
+        raise SignInRequired()
+    return await user.aaccess_token(min_valid=min_valid)
 
 
 async def _respond(send: Send, decision: Respond) -> None:

@@ -9,7 +9,8 @@ The tree::
         ├── StateMismatch          no matching sign-in in this browser             (403)
         ├── InvalidIdToken         the ID token failed validation                  (403)
         ├── TokenExchangeError     Okta refused the interaction code               (400/502)
-        └── IdentityProviderError  Okta could not be reached or answered nonsense  (502/503/504)
+        ├── IdentityProviderError  Okta could not be reached or answered nonsense  (502/503/504)
+        └── SignInRequired         the session ended, or has no usable token: sign in (401)
 
 Each error knows the HTTP status it maps to and a message that is safe to
 show a person: no token, code, OTP, state or upstream body is ever put in
@@ -85,3 +86,18 @@ class IdentityProviderError(SignInError):
     code = "idp_unavailable"
     status = 502
     public_message = "Okta did not answer as expected. Please try again in a moment."
+
+
+class SignInRequired(SignInError):
+    """The person must sign in again: their session ended (Okta refused its refresh token,
+    they were signed out elsewhere) or it holds no access token that can be renewed.
+
+    Raised by :meth:`OktaUser.access_token <okta_magiclink_mw.OktaUser.access_token>` and
+    friends. Let it propagate: the middleware turns it into what a signed-out request
+    gets (a redirect to sign in for a page, a 401 for an API call) when the app has not
+    started its response yet.
+    """
+
+    code = "signin_required"
+    status = 401
+    public_message = "Your session has ended. Please sign in again."

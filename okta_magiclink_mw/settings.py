@@ -146,9 +146,16 @@ class Settings:
     #: a sibling subdomain can plant its own (cookie tossing). Refused unless this is True.
     allow_insecure_http: bool = False
     #: Where sessions live when several processes or hosts serve the app:
-    #: ``redis://host:6379/0``, ``rediss://`` (TLS) or ``unix:///path``. None keeps them in
-    #: the cookie, and a sign-out then holds in the process that handled it only.
-    session_store: str | None = None
+    #: ``redis://host:6379/0``, ``rediss://`` (TLS) or ``unix:///path``, or a
+    #: :class:`~okta_magiclink_mw.stores.RecordStore` object (``MemoryRecordStore()`` for
+    #: one process). None keeps them in the cookie, and a sign-out then holds in the
+    #: process that handled it only. Access tokens are kept only in a store.
+    session_store: str | Any | None = field(default=None, repr=False)
+    #: Re-check each session with Okta this often (seconds; a refresh with the refresh
+    #: token, so it needs ``offline_access`` in ``scopes`` and a ``session_store``): a
+    #: person deactivated or signed out in Okta loses the app's session within it. None
+    #: (the default) checks only when the access token is asked for and has run out.
+    revalidate_every: float | None = None
     #: How long (seconds) sessions this process already verified keep working while the
     #: session store cannot be reached; after that, and for anything that needs the store,
     #: the answer is 503 "try again".
@@ -193,12 +200,6 @@ class Settings:
         for name in ("session_max_age", "session_idle_timeout", "transaction_ttl"):
             _seconds(name, getattr(self, name))
         _seconds("store_grace", self.store_grace, minimum=-1)
-        if self.session_store is not None and (
-            not isinstance(self.session_store, str)
-            or self.session_store.split("://", 1)[0]
-            not in ("redis", "rediss", "unix", "redis+sentinel")
-        ):
-            raise ConfigurationError("session_store must be a redis://, rediss:// or unix:// URL")
         for name in ("http_timeout", "http_deadline"):
             _seconds(name, getattr(self, name))
         _seconds("leeway", self.leeway, minimum=-1)
@@ -208,6 +209,7 @@ class Settings:
             raise ConfigurationError("max_transactions must be an integer from 1 to 20")
         if isinstance(self.scopes, str) or "openid" not in self.scopes:
             raise ConfigurationError("scopes must be a sequence of strings that includes 'openid'")
+        self._check_store()
         if self.login_page is not None and not (
             isinstance(self.login_page, str) or callable(self.login_page)
         ):
@@ -309,6 +311,30 @@ class Settings:
                     'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
                 )
 
+    def _check_store(self) -> None:
+        store = self.session_store
+        if isinstance(store, str):
+            if store.split("://", 1)[0] not in ("redis", "rediss", "unix", "redis+sentinel"):
+                raise ConfigurationError(
+                    "session_store must be a redis://, rediss:// or unix:// URL"
+                )
+        elif store is not None and not callable(getattr(store, "load", None)):
+            raise ConfigurationError(
+                "session_store must be a redis://, rediss:// or unix:// URL, or a RecordStore"
+            )
+        if self.revalidate_every is not None:
+            _seconds("revalidate_every", self.revalidate_every, minimum=29)
+            if "offline_access" not in self.scopes:
+                raise ConfigurationError(
+                    "revalidate_every re-checks sessions with a refresh token: add "
+                    "'offline_access' to scopes"
+                )
+        if store is None and "offline_access" in self.scopes:
+            raise ConfigurationError(
+                "'offline_access' asks Okta for a refresh token, which is kept only in a "
+                "session_store (never in the cookie): set session_store"
+            )
+
     def _check_paths(self) -> None:
         own = (self.login_path, self.logout_path, urlsplit(self.redirect_uri).path)
         for path in (*own, *self.public_paths):
@@ -385,12 +411,16 @@ class Settings:
         for name, variable in optional.items():
             if env.get(variable):
                 values[name] = env[variable]
-        if env.get("OKTA_MW_STORE_GRACE"):
-            try:
-                values["store_grace"] = float(env["OKTA_MW_STORE_GRACE"])
-            except ValueError:
-                raise ConfigurationError(
-                    "OKTA_MW_STORE_GRACE must be a number of seconds"
-                ) from None
+        for name, variable in (
+            ("store_grace", "OKTA_MW_STORE_GRACE"),
+            ("revalidate_every", "OKTA_MW_REVALIDATE_EVERY"),
+        ):
+            if env.get(variable):
+                try:
+                    values[name] = float(env[variable])
+                except ValueError:
+                    raise ConfigurationError(f"{variable} must be a number of seconds") from None
+        if env.get("OKTA_MW_SCOPES"):
+            values["scopes"] = env["OKTA_MW_SCOPES"].replace(",", " ").split()
         values.update(overrides)
         return cls(**values)

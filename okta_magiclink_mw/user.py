@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.authentication import BaseUser
+
+from .errors import ConfigurationError
+
+
+class TokenSource(Protocol):
+    """Where a user's access token comes from: their session in the shared store."""
+
+    def access_token(self, min_valid: float) -> str: ...
+
+    def aaccess_token(self, min_valid: float) -> Awaitable[str]: ...
+
+
+_NO_TOKENS = (
+    "access tokens are kept only with a session_store (sessions in the cookie never hold "
+    "a token): set Settings.session_store, e.g. to redis://localhost:6379/0"
+)
 
 
 class OktaUser(BaseUser):
@@ -23,9 +39,10 @@ class OktaUser(BaseUser):
     :ivar claims: the identity claims of the validated ID token (read-only).
     """
 
-    __slots__ = ("claims", "email", "remote_user")
+    __slots__ = ("_tokens", "claims", "email", "remote_user")
 
-    def __init__(self, claims: Mapping[str, Any]) -> None:
+    def __init__(self, claims: Mapping[str, Any], *, tokens: TokenSource | None = None) -> None:
+        self._tokens = tokens
         self.claims: Mapping[str, Any] = MappingProxyType(dict(claims))
         email = claims.get("email")
         verified = isinstance(email, str) and email and claims.get("email_verified") is True
@@ -51,6 +68,27 @@ class OktaUser(BaseUser):
             if isinstance(value, str) and value:
                 return value
         return self.remote_user
+
+    def access_token(self, *, min_valid: float = 60) -> str:
+        """Their Okta access token, valid for at least ``min_valid`` more seconds (WSGI).
+
+        Refreshed with the refresh token when needed (``offline_access`` in ``scopes``),
+        once per session across every instance sharing the store.
+
+        :raises SignInRequired: the session ended, or its token ran out and cannot be
+            renewed; let it propagate and the person is sent to sign in (401 for an API).
+        :raises ConfigurationError: no session store, so no token is kept; or called
+            under ASGI, where :meth:`aaccess_token` is the one to await.
+        """
+        if self._tokens is None:
+            raise ConfigurationError(_NO_TOKENS)
+        return self._tokens.access_token(min_valid)
+
+    async def aaccess_token(self, *, min_valid: float = 60) -> str:
+        """:meth:`access_token` for ASGI apps: ``await request.user.aaccess_token()``."""
+        if self._tokens is None:
+            raise ConfigurationError(_NO_TOKENS)
+        return await self._tokens.aaccess_token(min_valid)
 
     def __repr__(self) -> str:
         return f"OktaUser(identity={self.identity!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -9,15 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ._access_tokens import CURRENT_OUTCOME, AppOutcome
 from ._effects import Flow, T
 from ._flow import Decision, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
 from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_sync, new_sync_client
-from .errors import BadRequest
+from .errors import BadRequest, MagicLinkError, SignInRequired
 from .settings import Settings
 from .stores._base import RecordStore, SessionInfo
+from .user import OktaUser
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -95,6 +98,8 @@ class OktaMagicLinkWSGI:
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
         self._identity = IdentityHeaders(settings.identity_headers)
+        self._tokens_kept = self.core.tokens is not None
+        self.core.drive_sync = self._drive
 
     def sign_out_everywhere(self, sub: str) -> int:
         """End every session of the person whose Okta id is ``sub``, on every instance
@@ -165,11 +170,72 @@ class OktaMagicLinkWSGI:
                 start_response = _varying_on_cookie(start_response)
             if user.is_authenticated:
                 environ["REMOTE_USER"] = user.remote_user
+                if self._tokens_kept:
+                    return self._app_with_tokens(environ, start_response, path, path_info)
             return self.app(environ, start_response)
         assert type(decision) is Respond
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
         return [decision.body]
+
+    def _app_with_tokens(
+        self, environ: WSGIEnvironment, start_response: StartResponse, path: str, route: str
+    ) -> Iterable[bytes]:
+        """Call the app; if it fails on an access token (the session ended, Okta is down),
+        answer in its place: when the failure escapes it, or when the framework made a
+        500 page of it (Flask does, outside debug mode)."""
+        outcome = AppOutcome()
+        reset = CURRENT_OUTCOME.set(outcome)
+        ours: list[bytes] = []
+
+        def answer(exc: MagicLinkError, exc_info: Any = None) -> None:
+            cookie = environ.get("HTTP_COOKIE", "")
+            page = self.core.app_failed(_facts(environ, path, route or "/", cookie), exc)
+            status = _STATUS_LINES.get(page.status, f"{page.status} Error")
+            length = ("content-length", str(len(page.body)))
+            start_response(status, [*page.headers, length], exc_info)
+            ours.append(page.body)
+
+        def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if outcome.failure is not None and status[:1] == "5" and not ours:
+                answer(outcome.failure, exc_info)
+                return _ignore_write
+            return start_response(status, headers, exc_info)
+
+        try:
+            result = self.app(environ, guarded_start)
+        except MagicLinkError as exc:
+            if exc is not outcome.failure:
+                raise
+            if not ours:
+                answer(exc, sys.exc_info())
+            return ours
+        finally:
+            CURRENT_OUTCOME.reset(reset)
+        if ours:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            return ours
+        return result
+
+
+def access_token(environ: WSGIEnvironment, *, min_valid: float = 60) -> str:
+    """The signed-in person's Okta access token, valid for at least ``min_valid`` more
+    seconds, refreshed if needed: ``access_token(request.environ)`` in a Flask view. The
+    same as ``environ["okta_magiclink_mw.user"].access_token()``.
+
+    :raises SignInRequired: nobody is signed in, or the session ended; let it propagate
+        and the middleware sends a page to sign in, or a 401 to an API call.
+    """
+    user = environ.get(USER_KEY)
+    if not isinstance(user, OktaUser):
+        raise SignInRequired()
+    return user.access_token(min_valid=min_valid)
+
+
+def _ignore_write(data: bytes) -> None:
+    """The ``write`` of a response that was replaced: its bytes go nowhere."""
 
 
 def _decoded(text: str) -> str:

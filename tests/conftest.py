@@ -122,6 +122,7 @@ class IssuedCode:
     nonce: str
     challenge: str
     claims: dict[str, Any] = field(default_factory=dict)
+    scopes: tuple[str, ...] = ()
 
 
 class FakeOkta:
@@ -160,18 +161,66 @@ class FakeOkta:
         )
         self.keys = router.get(JWKS_URL).mock(side_effect=self._jwks)
         self.token = router.post(TOKEN_URL).mock(side_effect=self._token)
+        self.revoked: list[dict[str, str]] = []
+        self.revoke_status = 200
+        self.revoke = router.post(f"{ISSUER}/v1/revoke").mock(side_effect=self._revoke)
+        # Refresh tokens: the live ones, how long access tokens last, rotation, faults.
+        self.access_lifetime = 3600
+        self.rotate_refresh = False
+        self.live_refresh: set[str] = set()
+        self.refresh_forms: list[dict[str, str]] = []
+        self.refresh_fault: str | None = None
+        self.access_tokens: list[str] = []
 
     # The widget's part: the person proves themselves, Okta hands back an interaction code.
     def issue_code(self, widget_config: dict[str, Any], **claims: Any) -> str:
         code = "ic-" + secrets.token_urlsafe(12)
         self.codes[code] = IssuedCode(
-            widget_config["nonce"], widget_config["codeChallenge"], dict(claims)
+            widget_config["nonce"],
+            widget_config["codeChallenge"],
+            dict(claims),
+            tuple(widget_config.get("scopes", ())),
         )
         return code
 
     @property
     def outbound_calls(self) -> int:
         return self.discovery.call_count + self.keys.call_count + self.token.call_count
+
+    def _revoke(self, request: httpx.Request) -> httpx.Response:
+        form = dict(parse_qsl(request.content.decode()))
+        self.revoked.append(form)
+        self.live_refresh.discard(form.get("token", ""))
+        return httpx.Response(self.revoke_status)
+
+    def _new_access_token(self) -> str:
+        token = "at-" + secrets.token_urlsafe(16)
+        self.access_tokens.append(token)
+        return token
+
+    def _refresh(self, request: httpx.Request, form: dict[str, str]) -> httpx.Response:
+        self.refresh_forms.append(form)
+        if self.refresh_fault == "timeout":
+            raise httpx.ReadTimeout("read timed out", request=request)
+        if self.refresh_fault == "html_500":
+            return httpx.Response(500, html="<html>upstream-secret-body</html>")
+        token = form.get("refresh_token", "")
+        if self.refresh_fault == "invalid_grant" or token not in self.live_refresh:
+            return httpx.Response(
+                400,
+                json={"error": "invalid_grant", "error_description": "upstream-secret-body"},
+            )
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": self._new_access_token(),
+            "expires_in": self.access_lifetime,
+            "scope": "openid profile email offline_access",
+        }
+        if self.rotate_refresh:
+            self.live_refresh.discard(token)
+            body["refresh_token"] = "rt-" + secrets.token_urlsafe(16)
+            self.live_refresh.add(body["refresh_token"])
+        return httpx.Response(200, json=body)
 
     def _jwks(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"keys": [public_jwk(k, kid) for kid, k in self.jwks]})
@@ -200,6 +249,8 @@ class FakeOkta:
         self.token_bodies.append(request.content)
         form = dict(parse_qsl(request.content.decode("ascii"), keep_blank_values=True))
         self.token_forms.append(form)
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh(request, form)
         fault = self.fault
         if fault == "timeout":
             raise httpx.ReadTimeout("read timed out", request=request)
@@ -233,12 +284,14 @@ class FakeOkta:
         self.id_tokens.append(id_token)
         body: dict[str, Any] = {
             "token_type": "Bearer",
-            "access_token": "at-" + secrets.token_urlsafe(16),
-            "refresh_token": "rt-" + secrets.token_urlsafe(16),
+            "access_token": self._new_access_token(),
             "id_token": id_token,
-            "expires_in": 3600,
-            "scope": "openid profile email",
+            "expires_in": self.access_lifetime,
+            "scope": " ".join(issued.scopes),
         }
+        if "offline_access" in issued.scopes:  # as Okta: a refresh token only when asked
+            body["refresh_token"] = "rt-" + secrets.token_urlsafe(16)
+            self.live_refresh.add(body["refresh_token"])
         if fault == "missing_id_token":
             del body["id_token"]
         if fault == "wrong_token_type":
@@ -418,6 +471,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         modes = ["cookie"]
         if getattr(metafunc.module, "ALL_SESSION_MODES", False):
             modes += ["memory", "redis"]
+        if getattr(metafunc.module, "STORE_SESSION_MODES", False):
+            modes = ["memory", "redis"]
         metafunc.parametrize("session_mode", modes, indirect=True)
 
 

@@ -7,6 +7,7 @@ same plan; only the way they send it differs. See that module for the data model
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -92,9 +93,34 @@ elseif op == 'list_subject' then
     end
   end
   return out
+elseif op == 'update' then
+  -- HSET leaves the key's TTL alone: the record keeps its expiry.
+  if redis.call('HGET', KEYS[1], 'u') ~= ARGV[4] then return 0 end
+  redis.call('HSET', KEYS[1], 'b', ARGV[3])
+  return 1
 elseif op == 'spend' then
   if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then return 1 end
   return 0
+elseif op == 'lock' then
+  if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+  return 0
+elseif op == 'unlock' then
+  -- Compare-and-delete: a holder whose lease ran out must not free its successor.
+  if redis.call('GET', KEYS[1]) == ARGV[3] then redis.call('DEL', KEYS[1]) end
+  return 1
+elseif op == 'locked' then
+  return redis.call('EXISTS', KEYS[1])
+elseif op == 'link' then
+  redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[4]), ARGV[3])
+  settle(KEYS[1])
+  return 1
+elseif op == 'unlink' then
+  redis.call('ZREM', KEYS[1], ARGV[3])
+  settle(KEYS[1])
+  return 1
+elseif op == 'linked' then
+  settle(KEYS[1])
+  return redis.call('ZRANGE', KEYS[1], 0, -1)
 end
 return redis.error_reply('unknown operation')
 """
@@ -124,6 +150,10 @@ def _stored(reply: list[bytes | None]) -> StoredSession | None:
     if blob is None or created is None or seen is None:
         return None
     return StoredSession(blob, float(created), float(seen))
+
+
+def _decoded(reply: list[bytes]) -> list[str]:
+    return [member.decode() for member in reply]
 
 
 def _infos(reply: list[bytes]) -> list[SessionInfo]:
@@ -164,5 +194,30 @@ class Plans:
     def list_subject(self, subject: str) -> Op[list[SessionInfo]]:
         return Op([self.key("u", subject)], ["list_subject", self.prefix, subject], _infos)
 
+    def update(self, sid: str, subject: str, blob: bytes) -> Op[bool]:
+        return Op([self.key("s", sid)], ["update", self.prefix, blob, subject], bool)
+
     def spend(self, key: str, ttl: float) -> Op[bool]:
         return Op([self.key("k", key)], ["spend", self.prefix, _ms(ttl)], bool)
+
+    def lock(self, key: str, lease: float) -> Op[str | None]:
+        # 128 random bits: a token no other holder can guess or collide with.
+        token = secrets.token_urlsafe(16)
+        args = ["lock", self.prefix, token, _ms(lease)]
+        return Op([self.key("l", key)], args, lambda taken: token if taken else None)
+
+    def unlock(self, key: str, token: str) -> Op[None]:
+        return Op([self.key("l", key)], ["unlock", self.prefix, token], _nothing)
+
+    def locked(self, key: str) -> Op[bool]:
+        return Op([self.key("l", key)], ["locked", self.prefix], bool)
+
+    def link(self, alias: str, member: str, ttl: float) -> Op[None]:
+        args = ["link", self.prefix, member, _ms(ttl)]
+        return Op([self.key("a", alias)], args, _nothing)
+
+    def unlink(self, alias: str, member: str) -> Op[None]:
+        return Op([self.key("a", alias)], ["unlink", self.prefix, member], _nothing)
+
+    def linked(self, alias: str) -> Op[list[str]]:
+        return Op([self.key("a", alias)], ["linked", self.prefix], _decoded)

@@ -7,16 +7,28 @@ both. Nothing survives a restart, and nothing is shared between processes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._base import OnInvalidate, SessionInfo, StoredSession
+from ._waiting import Deadline
 
 logger = logging.getLogger("okta_magiclink_mw")
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lease:
+    token: str
+    expires: float
 
 
 @dataclass(slots=True)
@@ -33,8 +45,16 @@ class MemoryRecordStore:
 
     :param max_records: records kept at most; past it, the oldest record is evicted
         (and its deletion delivered, so no cache keeps trusting it). The same bound
-        applies to spent one-time keys.
-    :param clock: seconds since the epoch; expiry is measured with it.
+        applies, each on its own, to spent one-time keys, to held locks and to link
+        members (all link sets together); past it, expired ones go first, then the
+        oldest.
+    :param clock: seconds since the epoch; every expiry (records, keys, leases, links)
+        is measured with it.
+
+    :meth:`wait_unlocked` sleeps on a condition that :meth:`unlock` notifies, and
+    wakes by itself when the lease it waits on runs out (on ``clock``: with a clock
+    that a test moves by hand, a lease moved past its end is noticed at the latest
+    when it would have ended in real time). :meth:`await_unlocked` looks every 10 ms.
     """
 
     def __init__(
@@ -49,11 +69,17 @@ class MemoryRecordStore:
         # subject -> its session ids; a dict keeps them in creation order.
         self._subjects: dict[str, dict[str, None]] = {}
         self._spent: OrderedDict[str, float] = OrderedDict()
+        self._leases: OrderedDict[str, _Lease] = OrderedDict()
+        # alias -> {member: expiry}; aliases in the order they were last linked to.
+        self._links: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._link_count = 0
         self._listeners: list[OnInvalidate] = []
         self._since: float | None = None
         # Re-entrant: a listener may call back into the store; deliveries happen
         # outside the lock anyway, but a callback running inside one is harmless.
         self._lock = threading.RLock()
+        # Notified whenever a lock is released; sync waiters sleep on it.
+        self._unlocked = threading.Condition(self._lock)
 
     # -- records --------------------------------------------------------------------
 
@@ -86,6 +112,14 @@ class MemoryRecordStore:
                 return False
             record.seen = now
             record.expires = self._clock() + ttl
+            return True
+
+    def update(self, session_id: str, subject: str, blob: bytes) -> bool:
+        with self._lock:
+            record = self._live(session_id)
+            if record is None or record.subject != subject:
+                return False
+            record.blob = bytes(blob)
             return True
 
     def delete(self, session_id: str, subject: str) -> None:
@@ -121,13 +155,68 @@ class MemoryRecordStore:
             if expires is not None and expires > now:
                 return False
             self._spent.pop(key, None)
-            if len(self._spent) >= self._max:
-                for old in [k for k, until in self._spent.items() if until <= now]:
-                    del self._spent[old]
-            while len(self._spent) >= self._max:
-                self._spent.popitem(last=False)
+            self._make_room(self._spent, lambda until: until <= now)
             self._spent[key] = now + ttl
             return True
+
+    # -- locks ----------------------------------------------------------------------
+
+    def lock(self, key: str, lease: float) -> str | None:
+        _check(lease)
+        now = self._clock()
+        with self._lock:
+            if self._held(key, now) is not None:
+                return None
+            # A live lease evicted to make room frees its waiters (they look again).
+            if self._make_room(self._leases, lambda held: held.expires <= now):
+                self._unlocked.notify_all()
+            token = secrets.token_urlsafe(16)
+            self._leases[key] = _Lease(token, now + lease)
+            return token
+
+    def unlock(self, key: str, token: str) -> None:
+        with self._lock:
+            held = self._leases.get(key)
+            if held is not None and held.token == token:
+                del self._leases[key]
+                self._unlocked.notify_all()
+
+    def wait_unlocked(self, key: str, timeout: float) -> bool:
+        deadline = Deadline(timeout)
+        with self._unlocked:
+            while (held := self._held(key, self._clock())) is not None:
+                left = deadline.remaining()
+                if left <= 0:
+                    return False
+                # Until unlock() notifies, the deadline, or the end of the lease: no
+                # one notifies when a lease runs out, so the waiter times it itself.
+                self._unlocked.wait(max(0.0, min(left, held.expires - self._clock())))
+            return True
+
+    # -- link sets --------------------------------------------------------------------
+
+    def link(self, alias: str, member: str, ttl: float) -> None:
+        _check(ttl)
+        now = self._clock()
+        with self._lock:
+            self._unlink(alias, member)
+            if self._link_count >= self._max:
+                for name in list(self._links):
+                    self._live_members(name, now)
+            while self._link_count >= self._max:
+                oldest = next(iter(self._links))
+                self._unlink(oldest, next(iter(self._links[oldest])))
+            self._links.setdefault(alias, {})[member] = now + ttl
+            self._links.move_to_end(alias)
+            self._link_count += 1
+
+    def unlink(self, alias: str, member: str) -> None:
+        with self._lock:
+            self._unlink(alias, member)
+
+    def linked(self, alias: str) -> list[str]:
+        with self._lock:
+            return self._live_members(alias, self._clock())
 
     # -- listening ------------------------------------------------------------------
 
@@ -169,8 +258,36 @@ class MemoryRecordStore:
     async def alist_subject(self, subject: str) -> list[SessionInfo]:
         return self.list_subject(subject)
 
+    async def aupdate(self, session_id: str, subject: str, blob: bytes) -> bool:
+        return self.update(session_id, subject, blob)
+
     async def aspend(self, key: str, ttl: float) -> bool:
         return self.spend(key, ttl)
+
+    async def alock(self, key: str, lease: float) -> str | None:
+        return self.lock(key, lease)
+
+    async def aunlock(self, key: str, token: str) -> None:
+        self.unlock(key, token)
+
+    async def await_unlocked(self, key: str, timeout: float) -> bool:
+        # The one twin that cannot call its sync self: that would block the loop.
+        deadline = Deadline(timeout)
+        while self._locked(key):
+            pause = deadline.pause()
+            if pause is None:
+                return False
+            await asyncio.sleep(pause)
+        return True
+
+    async def alink(self, alias: str, member: str, ttl: float) -> None:
+        self.link(alias, member, ttl)
+
+    async def aunlink(self, alias: str, member: str) -> None:
+        self.unlink(alias, member)
+
+    async def alinked(self, alias: str) -> list[str]:
+        return self.linked(alias)
 
     async def alisten(self, on_invalidate: OnInvalidate) -> None:
         self.listen(on_invalidate)
@@ -195,6 +312,41 @@ class MemoryRecordStore:
             if not ids:
                 del self._subjects[record.subject]
         return session_id
+
+    def _held(self, key: str, now: float) -> _Lease | None:
+        held = self._leases.get(key)
+        if held is not None and held.expires <= now:
+            del self._leases[key]
+            return None
+        return held
+
+    def _locked(self, key: str) -> bool:
+        with self._lock:
+            return self._held(key, self._clock()) is not None
+
+    def _make_room(self, entries: OrderedDict[str, V], expired: Callable[[V], bool]) -> bool:
+        """Make room for one more entry: expired ones first, then the oldest. True if
+        a live one had to go."""
+        if len(entries) >= self._max:
+            for old in [key for key, value in entries.items() if expired(value)]:
+                del entries[old]
+        evicted = len(entries) >= self._max
+        while len(entries) >= self._max:
+            entries.popitem(last=False)
+        return evicted
+
+    def _live_members(self, alias: str, now: float) -> list[str]:
+        members = self._links.get(alias, {})
+        for member in [m for m, expires in members.items() if expires <= now]:
+            self._unlink(alias, member)
+        return list(members)
+
+    def _unlink(self, alias: str, member: str) -> None:
+        members = self._links.get(alias)
+        if members is not None and members.pop(member, None) is not None:
+            self._link_count -= 1
+            if not members:
+                del self._links[alias]
 
     def _purge_expired(self) -> None:
         now = self._clock()

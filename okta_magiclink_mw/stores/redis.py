@@ -12,12 +12,18 @@ Data model, all under ``prefix`` (default ``omw``), every key with a TTL:
     most ``max_records_per_subject`` sessions; the ones closest to expiring go first.
 ``{prefix}:k:{key}``
     a spent one-time key: ``SET NX PX``.
+``{prefix}:l:{key}``
+    a lease lock: ``SET NX PX`` of a random token; released by compare-and-delete.
+``{prefix}:a:{alias}``
+    ZSET of a link set's members scored by each one's expiry (epoch ms, server time),
+    trimmed and expiring with its latest member like a subject's index.
 ``{prefix}:invalidate``
     the PUBLISH channel: every deleted session id, from every instance.
 
-Every operation is one Lua script call (EVALSHA, atomic). Scripts build record keys
-from the prefix, so this store needs a single Redis (standalone or behind Sentinel),
-not Redis Cluster.
+Every operation is one Lua script call (EVALSHA, atomic); ``wait_unlocked`` makes
+one such call every 10 ms until the lock is free or its time is up. Scripts build
+record keys from the prefix, so this store needs a single Redis (standalone or behind
+Sentinel), not Redis Cluster.
 
 The listener's contract: while it is subscribed, every deletion reaches
 ``on_invalidate`` (within milliseconds). When the connection is lost (noticed within
@@ -60,6 +66,7 @@ from ..errors import ConfigurationError
 from ._base import OnInvalidate, SessionInfo, StoredSession, StoreUnavailable
 from ._listening import DEAD_AFTER, POLL, Backoff, Pump, Stalled
 from ._redis_ops import LUA, Op, Plans
+from ._waiting import Deadline
 
 T = TypeVar("T")
 
@@ -170,8 +177,35 @@ class RedisSessionStore:
     def list_subject(self, subject: str) -> list[SessionInfo]:
         return self._run(self._plan.list_subject(subject))
 
+    def update(self, session_id: str, subject: str, blob: bytes) -> bool:
+        return self._run(self._plan.update(session_id, subject, blob))
+
     def spend(self, key: str, ttl: float) -> bool:
         return self._run(self._plan.spend(key, ttl))
+
+    def lock(self, key: str, lease: float) -> str | None:
+        return self._run(self._plan.lock(key, lease))
+
+    def unlock(self, key: str, token: str) -> None:
+        self._run(self._plan.unlock(key, token))
+
+    def wait_unlocked(self, key: str, timeout: float) -> bool:
+        deadline, look = Deadline(timeout), self._plan.locked(key)
+        while self._run(look):
+            pause = deadline.pause()
+            if pause is None:
+                return False
+            time.sleep(pause)
+        return True
+
+    def link(self, alias: str, member: str, ttl: float) -> None:
+        self._run(self._plan.link(alias, member, ttl))
+
+    def unlink(self, alias: str, member: str) -> None:
+        self._run(self._plan.unlink(alias, member))
+
+    def linked(self, alias: str) -> list[str]:
+        return self._run(self._plan.linked(alias))
 
     def _run(self, op: Op[T]) -> T:
         script = self._sync_pair()[1]
@@ -200,8 +234,35 @@ class RedisSessionStore:
     async def alist_subject(self, subject: str) -> list[SessionInfo]:
         return await self._arun(self._plan.list_subject(subject))
 
+    async def aupdate(self, session_id: str, subject: str, blob: bytes) -> bool:
+        return await self._arun(self._plan.update(session_id, subject, blob))
+
     async def aspend(self, key: str, ttl: float) -> bool:
         return await self._arun(self._plan.spend(key, ttl))
+
+    async def alock(self, key: str, lease: float) -> str | None:
+        return await self._arun(self._plan.lock(key, lease))
+
+    async def aunlock(self, key: str, token: str) -> None:
+        await self._arun(self._plan.unlock(key, token))
+
+    async def await_unlocked(self, key: str, timeout: float) -> bool:
+        deadline, look = Deadline(timeout), self._plan.locked(key)
+        while await self._arun(look):
+            pause = deadline.pause()
+            if pause is None:
+                return False
+            await asyncio.sleep(pause)
+        return True
+
+    async def alink(self, alias: str, member: str, ttl: float) -> None:
+        await self._arun(self._plan.link(alias, member, ttl))
+
+    async def aunlink(self, alias: str, member: str) -> None:
+        await self._arun(self._plan.unlink(alias, member))
+
+    async def alinked(self, alias: str) -> list[str]:
+        return await self._arun(self._plan.linked(alias))
 
     async def _arun(self, op: Op[T]) -> T:
         script = self._async_triple()[2]

@@ -19,7 +19,14 @@ from ._cors import OktaCORSMiddleware
 from ._endpoint import JSON
 from ._ids import okta_id
 from ._idx_api import IdxEndpoints
-from ._model import FakeClient, FakeUser, Interaction, Step
+from ._logout import (
+    asend,
+    backchannel_logout_request,
+    send,
+    universal_logout_claims,
+    universal_logout_request,
+)
+from ._model import ROTATION_GRACE, TOKEN_LIFETIME, FakeClient, FakeUser, Interaction, Step
 from ._oauth import OAuthEndpoints
 from ._org import Org, SeenRequest
 from ._outbox import render_outbox_html
@@ -63,7 +70,16 @@ class FakeOkta(Org):
     or, in-process: ``httpx.AsyncClient(transport=fake.async_transport())``.
 
     ``clock`` returns Unix time and drives every expiry (IDX state, OTP,
-    interaction code, tokens), so tests can move time forward.
+    interaction code, access tokens, refresh-token grace and idle time), so
+    tests can move time forward.
+
+    Tokens: with ``offline_access`` granted the token response has a
+    ``refresh_token``, redeemable with ``grant_type=refresh_token``
+    (rotation per client, see :meth:`add_client`); ``/v1/revoke`` revokes
+    access and refresh tokens. :meth:`deactivate_user` ends a user's
+    tokens and sign-ins. The org authorization server's keys are served at
+    ``{base_url}/oauth2/v1/keys``; they sign the requests of
+    :meth:`universal_logout`.
     ``widget_dist`` points at ``@okta/okta-signin-widget/dist``; by default
     it is found through ``$OKTA_MW_WIDGET_DIST`` or ``node_modules``, and
     served under ``/widget/``.
@@ -128,14 +144,26 @@ class FakeOkta(Org):
         post_logout_redirect_uris: Sequence[str] = (),
         *,
         label: str = "FakeOkta app",
+        access_token_lifetime: int = TOKEN_LIFETIME,
+        refresh_token_rotation: bool = False,
+        rotation_grace: float = ROTATION_GRACE,
     ) -> FakeClient:
-        """Register an OIDC app allowed to use the Interaction Code grant.
+        """Register an OIDC app allowed to use the Interaction Code and Refresh Token grants.
 
         ``email_verify_callback_uri`` defaults to the first redirect URI and
         ``trusted_origins`` to the origins of the redirect URIs.
+        ``access_token_lifetime`` is in seconds (Okta's default: one hour).
+        ``refresh_token_rotation=True`` is Okta's "Rotate token after every
+        use": each refresh returns a new refresh token and the old one keeps
+        working for ``rotation_grace`` seconds (0-60, default 30); otherwise
+        the refresh token is persistent.
         """
         from ._org import origin_of
 
+        if access_token_lifetime <= 0:
+            raise ValueError("access_token_lifetime must be positive")
+        if not 0 <= rotation_grace <= 60:
+            raise ValueError("rotation_grace must be 0-60 seconds, as Okta allows")
         uris = list(redirect_uris)
         if trusted_origins is None:
             trusted_origins = sorted({origin_of(u) for u in uris})
@@ -147,9 +175,28 @@ class FakeOkta(Org):
             trusted_origins=list(trusted_origins),
             post_logout_redirect_uris=list(post_logout_redirect_uris),
             label=label,
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_rotation=refresh_token_rotation,
+            rotation_grace=rotation_grace,
         )
         self.clients[client.client_id] = client
         return client
+
+    def deactivate_user(self, email: str) -> FakeUser:
+        """Deactivate a user, as an admin does in Okta (status ``DEPROVISIONED``).
+
+        Their access and refresh tokens are revoked (userinfo answers 401, a
+        refresh ``invalid_grant``), an unredeemed interaction code no longer
+        works, and a new sign-in is refused at ``identify`` with the same
+        answer as for an unknown user. Raises :class:`LookupError` if there
+        is no such user.
+        """
+        user = self.find_user(email)
+        if user is None:
+            raise LookupError(f"no user {email!r}")
+        user.status = "DEPROVISIONED"
+        self.revoke_user_tokens(user)
+        return user
 
     # -- helpers for tests ------------------------------------------------------------------
 
@@ -182,6 +229,134 @@ class FakeOkta(Org):
         the fake would use.
         """
         return self.keys.sign(claims, kid=kid, key=key, alg=alg, headers=headers)
+
+    # -- Universal Logout and Back-Channel Logout -----------------------------------------------
+
+    @property
+    def org_jwks_uri(self) -> str:
+        """``{base_url}/oauth2/v1/keys``: the org authorization server's JWKS."""
+        return f"{self.base_url}/oauth2/v1/keys"
+
+    def rotate_org_keys(self, *, drop_old: bool = False) -> str:
+        """Start signing org JWTs with a new key; return its ``kid`` (see :meth:`rotate_keys`)."""
+        return self.org_keys.rotate(drop_old=drop_old).kid
+
+    def sign_org_jwt(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        """Sign ``claims`` exactly as given with the org authorization server's active key.
+
+        The header has ``alg: RS256`` and that key's ``kid``, plus
+        ``headers`` (for example ``{"typ": "global-token-revocation+jwt"}``,
+        which :meth:`universal_logout` adds). Start from
+        :meth:`universal_logout_claims` to forge a variant.
+        """
+        return self.org_keys.sign(claims, headers=headers)
+
+    def universal_logout_claims(
+        self, endpoint: str, *, client_id: str | None = None
+    ) -> dict[str, Any]:
+        """The claims Okta puts in a Universal Logout JWT for ``endpoint``.
+
+        ``iss`` is the org URL (:attr:`base_url`), ``sub`` the app's
+        ``client_id`` (default: the first registered client), ``aud`` the
+        endpoint without query or fragment, ``iat`` now, ``exp`` now + 5 min,
+        ``nbf`` now - 5 min, ``jti`` random.
+        """
+        return universal_logout_claims(self, endpoint, client_id)
+
+    def universal_logout(
+        self,
+        endpoint: str,
+        *,
+        email: str | None = None,
+        user_id: str | None = None,
+        client: httpx.Client | None = None,
+        client_id: str | None = None,
+        subject_member: str = "sub_id",
+    ) -> httpx.Response:
+        """Send Okta's Universal Logout (Global Token Revocation) request to ``endpoint``.
+
+        ``POST endpoint`` with ``Authorization: Bearer <JWT>`` (signed with
+        the org keys, header ``typ: global-token-revocation+jwt``) and the
+        JSON body ``{"sub_id": {"format": "email", "email": ...}}`` or, with
+        ``user_id``, ``{"sub_id": {"format": "iss_sub", "iss": <issuer>,
+        "sub": <user id>}}`` where the issuer is :attr:`issuer` (the one in
+        the app's ID tokens). Pass exactly one of ``email`` and ``user_id``;
+        neither is checked against the users. ``client`` is the
+        :class:`httpx.Client` to send with (e.g. one on an in-process
+        transport to the app); by default a fresh one. ``subject_member``
+        renames ``sub_id`` (Okta's guide writes ``subject``).
+        """
+        request = universal_logout_request(
+            self,
+            endpoint,
+            email=email,
+            user_id=user_id,
+            client_id=client_id,
+            subject_member=subject_member,
+        )
+        return send(request, client)
+
+    async def auniversal_logout(
+        self,
+        endpoint: str,
+        *,
+        email: str | None = None,
+        user_id: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        client_id: str | None = None,
+        subject_member: str = "sub_id",
+    ) -> httpx.Response:
+        """:meth:`universal_logout` with an :class:`httpx.AsyncClient`."""
+        request = universal_logout_request(
+            self,
+            endpoint,
+            email=email,
+            user_id=user_id,
+            client_id=client_id,
+            subject_member=subject_member,
+        )
+        return await asend(request, client)
+
+    def backchannel_logout(
+        self,
+        endpoint: str,
+        *,
+        email: str,
+        sid: str | None = None,
+        client: httpx.Client | None = None,
+        client_id: str | None = None,
+    ) -> httpx.Response:
+        """Send an OIDC Back-Channel Logout request for the user with ``email`` to ``endpoint``.
+
+        A form POST of ``logout_token=<JWT>`` signed by the default
+        authorization server's keys (header ``typ: logout+jwt``): ``iss``
+        :attr:`issuer`, ``aud`` ``client_id`` (default: the first registered
+        client), ``sub`` the user's id, ``iat``, ``exp`` (+2 min), ``jti``,
+        ``events``, and ``sid`` when given (the ``sid`` of an ID token;
+        without it, every session of the user is meant). Raises
+        :class:`LookupError` for an unknown email.
+        """
+        request = backchannel_logout_request(
+            self, endpoint, email=email, sid=sid, client_id=client_id
+        )
+        return send(request, client)
+
+    async def abackchannel_logout(
+        self,
+        endpoint: str,
+        *,
+        email: str,
+        sid: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        client_id: str | None = None,
+    ) -> httpx.Response:
+        """:meth:`backchannel_logout` with an :class:`httpx.AsyncClient`."""
+        request = backchannel_logout_request(
+            self, endpoint, email=email, sid=sid, client_id=client_id
+        )
+        return await asend(request, client)
+
+    # -- sign-in helpers ------------------------------------------------------------------------
 
     def issue_interaction_code(
         self,

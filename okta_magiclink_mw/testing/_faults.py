@@ -9,6 +9,7 @@ ENDPOINTS = frozenset(
     {
         "discovery",
         "keys",
+        "org_keys",
         "interact",
         "token",
         "userinfo",
@@ -38,8 +39,9 @@ class ConnectionDropped(Exception):
 class Faults:
     """Knobs that make endpoints slow or broken. All default to "healthy".
 
-    Endpoints are named ``discovery, keys, interact, token, userinfo, revoke,
-    logout, introspect, identify, challenge, poll, resend, answer, cancel``;
+    Endpoints are named ``discovery, keys, org_keys, interact, token, userinfo,
+    revoke, logout, introspect, identify, challenge, poll, resend, answer, cancel``
+    (``org_keys`` is the org authorization server's ``/oauth2/v1/keys``);
     ``"*"`` in a mapping or set applies to all of them.
 
     Example::

@@ -26,3 +26,8 @@ def state_handle() -> str:
 def otp() -> str:
     """Six random digits."""
     return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def okta_session_id() -> str:
+    """An Okta session id as ID tokens carry it in ``sid`` (``idx`` + 22 characters)."""
+    return "idx" + secrets.token_urlsafe(16)

@@ -144,7 +144,8 @@ class IdxEndpoints:
         identifier = body.get("identifier")
         user = self.org.find_user(identifier) if isinstance(identifier, str) else None
         self.org.touch(ix)
-        if user is None:
+        # A deactivated user gets exactly the unknown-user answer: nothing tells them apart.
+        if user is None or not user.active:
             return idx_response(identify_document(self.org.info, ix, error=UNKNOWN_USER), 400)
         ix.user = user
         ix.step = Step.VERIFY_DATA

@@ -7,6 +7,11 @@ from enum import Enum
 
 from ._ids import okta_id
 
+#: Okta's default lifetime of ID and access tokens, in seconds.
+TOKEN_LIFETIME = 3600
+#: Okta's default "Grace period for token rotation", in seconds (the Admin Console allows 0-60).
+ROTATION_GRACE = 30.0
+
 
 @dataclass
 class FakeUser:
@@ -17,6 +22,13 @@ class FakeUser:
     login: str
     id: str = field(default_factory=lambda: okta_id("00u"))
     email_enrollment_id: str = field(default_factory=lambda: okta_id("eae"))
+    #: Okta's user status: ``ACTIVE``, or ``DEPROVISIONED`` once deactivated.
+    status: str = "ACTIVE"
+
+    @property
+    def active(self) -> bool:
+        """Whether the user may sign in and use tokens (status ``ACTIVE``)."""
+        return self.status == "ACTIVE"
 
     @property
     def given_name(self) -> str:
@@ -38,6 +50,13 @@ class FakeClient:
     otherwise ``client_secret_post`` and ``client_secret_basic`` are accepted.
     ``email_verify_callback_uri`` is the app's "Callback URI" of the Email
     Verification Experience: magic links point there.
+
+    Token settings, as on the app's General tab: ``access_token_lifetime``
+    (seconds; Okta's default is one hour), ``refresh_token_rotation``
+    ("Rotate token after every use" instead of a persistent refresh
+    token) and ``rotation_grace`` ("Grace period for token rotation",
+    0-60 seconds, default 30): how long a rotated-out refresh token still
+    works.
     """
 
     client_id: str
@@ -47,6 +66,9 @@ class FakeClient:
     trusted_origins: list[str]
     post_logout_redirect_uris: list[str]
     label: str = "FakeOkta app"
+    access_token_lifetime: int = TOKEN_LIFETIME
+    refresh_token_rotation: bool = False
+    rotation_grace: float = ROTATION_GRACE
 
 
 class Step(Enum):
@@ -94,7 +116,40 @@ class CodeGrant:
     nonce: str | None
     issued_at: float
     auth_time: float
+    sid: str
     used: bool = False
+
+
+@dataclass
+class RefreshFamily:
+    """Every refresh token descending from one sign-in (a rotation chain).
+
+    Revoking a refresh token, deactivating the user, or Okta's reuse
+    detection revokes the whole family, and with it every access token
+    minted from it.
+    """
+
+    id: str
+    user: FakeUser
+    client_id: str
+    #: Scopes granted at sign-in: a refresh may narrow them, never widen them.
+    scopes: list[str]
+    auth_time: float
+    sid: str
+    current: str = ""
+    revoked: bool = False
+
+
+@dataclass
+class RefreshTokenRecord:
+    """One refresh token value of a :class:`RefreshFamily`."""
+
+    token: str
+    family: RefreshFamily
+    issued_at: float
+    last_used_at: float
+    #: When a newer token replaced this one (rotation); it lives on for the grace period.
+    rotated_at: float | None = None
 
 
 @dataclass
@@ -107,3 +162,11 @@ class AccessTokenRecord:
     scopes: list[str]
     expires_at: float
     revoked: bool = False
+    #: The refresh family it was minted under (``None`` without ``offline_access``).
+    family: RefreshFamily | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Not revoked, not from a revoked family, and its user still active."""
+        family_ok = self.family is None or not self.family.revoked
+        return not self.revoked and family_ok and self.user.active

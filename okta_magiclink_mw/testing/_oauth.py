@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import html
 from typing import Any
@@ -16,9 +15,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ._endpoint import JSON, read_form, with_faults
-from ._ids import opaque
-from ._model import AccessTokenRecord, FakeClient
-from ._org import INTERACTION_CODE_LIFETIME, SUPPORTED_SCOPES, TOKEN_LIFETIME, Org, s256
+from ._model import FakeClient
+from ._org import INTERACTION_CODE_LIFETIME, SUPPORTED_SCOPES, Org, s256
+from ._tokens import Refused, start_family, token_response
+from ._tokens import refresh as refresh_grant
+from ._tokens import revoke as revoke_token
 
 NO_STORE = {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"}
 
@@ -163,12 +164,6 @@ def _consteq(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def at_hash(access_token: str) -> str:
-    """OIDC ``at_hash`` for an RS256 ID token."""
-    digest = hashlib.sha256(access_token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
-
-
 class OAuthEndpoints:
     """Handlers for ``{issuer}/...``."""
 
@@ -188,10 +183,15 @@ class OAuthEndpoints:
             ("/v1/revoke", "revoke", self.revoke, ["POST"]),
             ("/v1/logout", "logout", self.logout, ["GET"]),
         ]
-        return [
+        routes = [
             Route(base + path, with_faults(self.org.faults, name, fn), methods=methods, name=name)
             for path, name, fn, methods in table
         ]
+        # The org authorization server publishes only its keys here (what verifying
+        # Universal Logout requests needs); its other endpoints are not emulated.
+        org_keys = with_faults(self.org.faults, "org_keys", self.org_keys)
+        routes.append(Route("/oauth2/v1/keys", org_keys, methods=["GET"], name="org_keys"))
+        return routes
 
     async def discovery(self, request: Request) -> Response:
         """Discovery document (cacheable, like Okta's)."""
@@ -201,6 +201,13 @@ class OAuthEndpoints:
         """JWKS; Okta lets clients cache it for a while."""
         return JSON(
             self.org.keys.jwks(),
+            headers={"Cache-Control": "max-age=3621, must-revalidate", "Expires": "0"},
+        )
+
+    async def org_keys(self, request: Request) -> Response:
+        """JWKS of the org authorization server (``{base_url}/oauth2/v1/keys``)."""
+        return JSON(
+            self.org.org_keys.jwks(),
             headers={"Cache-Control": "max-age=3621, must-revalidate", "Expires": "0"},
         )
 
@@ -271,23 +278,27 @@ class OAuthEndpoints:
         return JSON({"interaction_handle": ix.handle}, headers=NO_STORE)
 
     async def token(self, request: Request) -> Response:
-        """``POST /v1/token`` with ``grant_type=interaction_code``."""
-        org = self.org
+        """``POST /v1/token``: ``interaction_code`` and ``refresh_token`` grants."""
         form = await read_form(request)
-        authenticated = authenticate_client(org, request, form)
+        authenticated = authenticate_client(self.org, request, form)
         if isinstance(authenticated, Response):
             return authenticated
-        client = authenticated
         grant_type = str(form.get("grant_type", ""))
         if not grant_type:
             return oauth_error(400, "invalid_request", "The 'grant_type' parameter is required.")
-        if grant_type != "interaction_code":
-            return oauth_error(
-                400,
-                "unsupported_grant_type",
-                "The authorization grant type is not supported by the authorization server. "
-                "Configured grant types: [interaction_code].",
-            )
+        if grant_type == "interaction_code":
+            return self._interaction_code_grant(authenticated, form)
+        if grant_type == "refresh_token":
+            return self._refresh_grant(authenticated, form)
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            "The authorization grant type is not supported by the authorization server. "
+            "Configured grant types: [interaction_code, refresh_token].",
+        )
+
+    def _interaction_code_grant(self, client: FakeClient, form: dict[str, str]) -> Response:
+        org = self.org
         code = str(form.get("interaction_code", ""))
         if not code:
             return oauth_error(
@@ -300,6 +311,7 @@ class OAuthEndpoints:
             or grant.used
             or grant.client_id != client.client_id
             or now - grant.issued_at >= INTERACTION_CODE_LIFETIME
+            or not grant.user.active
         ):
             return oauth_error(
                 400, "invalid_grant", "The interaction code is invalid or has expired."
@@ -322,68 +334,49 @@ class OAuthEndpoints:
                 "The 'redirect_uri' does not match the redirection URI used in the "
                 "authorization request.",
             )
-        iat = int(now)
-        jti = "AT." + opaque(32)
-        access_claims = {
-            "ver": 1,
-            "jti": jti,
-            "iss": org.issuer,
-            "aud": "api://default",
-            "iat": iat,
-            "exp": iat + TOKEN_LIFETIME,
-            "cid": client.client_id,
-            "uid": grant.user.id,
-            "scp": grant.scopes,
-            "auth_time": int(grant.auth_time),
-            "sub": grant.user.login,
-        }
-        access_token = org.keys.sign(access_claims)
-        org.access_tokens[jti] = AccessTokenRecord(
-            jti=jti,
-            user=grant.user,
-            client_id=client.client_id,
-            scopes=grant.scopes,
-            expires_at=iat + TOKEN_LIFETIME,
-        )
-        body: dict[str, Any] = {
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "access_token": access_token,
-            "scope": " ".join(grant.scopes),
-        }
-        if "openid" in grant.scopes:
-            claims = org.id_token_claims(
-                grant.user,
-                client.client_id,
-                scopes=grant.scopes,
-                nonce=grant.nonce,
-                auth_time=grant.auth_time,
-                now=now,
+        refresh = None
+        if "offline_access" in grant.scopes:
+            refresh = start_family(
+                org, client, grant.user, grant.scopes, grant.auth_time, grant.sid
             )
-            claims["at_hash"] = at_hash(access_token)
-            body["id_token"] = org.keys.sign(claims)
+        body = token_response(
+            org,
+            client,
+            grant.user,
+            scopes=grant.scopes,
+            auth_time=grant.auth_time,
+            sid=grant.sid,
+            nonce=grant.nonce,
+            refresh=refresh,
+        )
         return JSON(body, headers=NO_STORE)
 
-    def _access_token(self, token: str) -> AccessTokenRecord | None:
-        try:
-            claims = self.org.keys.verify(token, audience="api://default", now=self.org.clock())
-        except jwt.InvalidTokenError:
-            return None
-        record = self.org.access_tokens.get(str(claims.get("jti")))
-        if record is None or record.revoked or self.org.clock() >= record.expires_at:
-            return None
-        return record
+    def _refresh_grant(self, client: FakeClient, form: dict[str, str]) -> Response:
+        token = str(form.get("refresh_token", ""))
+        if not token:
+            return oauth_error(400, "invalid_request", "The 'refresh_token' parameter is required.")
+        scope = form.get("scope")
+        outcome = refresh_grant(self.org, client, token, None if scope is None else str(scope))
+        if isinstance(outcome, Refused):
+            return oauth_error(outcome.status, outcome.error, outcome.description)
+        return JSON(outcome, headers=NO_STORE)
 
     async def userinfo(self, request: Request) -> Response:
         """``/v1/userinfo`` with ``Authorization: Bearer <access token>``."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        record = self._access_token(token) if scheme.lower() == "bearer" else None
+        record = self.org.access_token_record(token) if scheme.lower() == "bearer" else None
         if record is None:
             return oauth_error(401, "invalid_token", "The access token is invalid.")
         return JSON(self.org.userinfo_claims(record), headers=NO_STORE)
 
     async def revoke(self, request: Request) -> Response:
-        """``POST /v1/revoke``: always 200 for an authenticated client (RFC 7009)."""
+        """``POST /v1/revoke`` (RFC 7009): 200 for any authenticated client.
+
+        Revoking a refresh token also revokes the access tokens minted from
+        it, as Okta documents; revoking an access token leaves the refresh
+        token alone. Another client's, unknown or expired tokens are
+        silently ignored (still 200, nothing leaks).
+        """
         form = await read_form(request)
         authenticated = authenticate_client(self.org, request, form)
         if isinstance(authenticated, Response):
@@ -391,9 +384,8 @@ class OAuthEndpoints:
         token = str(form.get("token", ""))
         if not token:
             return oauth_error(400, "invalid_request", "The 'token' parameter is required.")
-        record = self._access_token(token)
-        if record is not None and record.client_id == authenticated.client_id:
-            record.revoked = True
+        hint = form.get("token_type_hint")
+        revoke_token(self.org, authenticated, token, None if hint is None else str(hint))
         return Response(status_code=200, headers=NO_STORE)
 
     async def logout(self, request: Request) -> Response:

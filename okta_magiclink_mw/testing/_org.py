@@ -10,19 +10,31 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
+import jwt
+
 from ._faults import Faults
-from ._ids import okta_id, opaque, otp, state_handle
+from ._ids import okta_id, okta_session_id, opaque, otp, state_handle
 from ._idx import OrgInfo
 from ._keys import KeySet
-from ._model import AccessTokenRecord, CodeGrant, FakeClient, FakeUser, Interaction, Step
+from ._model import (
+    TOKEN_LIFETIME,
+    AccessTokenRecord,
+    CodeGrant,
+    FakeClient,
+    FakeUser,
+    Interaction,
+    RefreshFamily,
+    RefreshTokenRecord,
+    Step,
+)
 from ._outbox import EmailMessage
 
 #: Lifetime of an email OTP / magic link (Okta's default ``tokenLifetimeInMinutes`` = 5).
 OTP_LIFETIME = 300.0
 #: Lifetime of an interaction code.
 INTERACTION_CODE_LIFETIME = 60.0
-#: Lifetime of ID and access tokens.
-TOKEN_LIFETIME = 3600
+#: A refresh token unused for this long expires (Okta: "every seven days if it hasn't been used").
+REFRESH_TOKEN_IDLE = 7 * 24 * 3600.0
 #: Scopes the fake ``default`` authorization server knows.
 SUPPORTED_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 
@@ -69,6 +81,9 @@ class Org:
             email_authenticator_id=okta_id("aut"),
         )
         self.keys = KeySet()
+        #: Keys of the org authorization server (``{base_url}/oauth2/v1/keys``), a separate
+        #: set: they sign what the org itself asserts, such as Universal Logout requests.
+        self.org_keys = KeySet()
         self.faults = Faults()
         self.users: dict[str, FakeUser] = {}
         self.clients: dict[str, FakeClient] = {}
@@ -76,6 +91,8 @@ class Org:
         self.by_state_handle: dict[str, Interaction] = {}
         self.codes: dict[str, CodeGrant] = {}
         self.access_tokens: dict[str, AccessTokenRecord] = {}
+        self.refresh_tokens: dict[str, RefreshTokenRecord] = {}
+        self.refresh_families: dict[str, RefreshFamily] = {}
         self._outbox: list[EmailMessage] = []
         self._requests: list[SeenRequest] = []
 
@@ -158,7 +175,7 @@ class Org:
         return _consteq(passcode.strip(), ix.otp)
 
     def complete(self, ix: Interaction) -> CodeGrant:
-        """Finish the transaction: burn the OTP and issue an interaction code."""
+        """Finish the transaction: burn the OTP, open an Okta session, issue an interaction code."""
         assert ix.user is not None
         now = self.clock()
         ix.otp = None
@@ -174,6 +191,7 @@ class Org:
             nonce=ix.nonce,
             issued_at=now,
             auth_time=now,
+            sid=okta_session_id(),
         )
         ix.interaction_code = grant.code
         self.codes[grant.code] = grant
@@ -190,8 +208,18 @@ class Org:
         nonce: str | None = None,
         auth_time: float | None = None,
         now: float | None = None,
+        sid: str | None = None,
     ) -> dict[str, Any]:
-        """The claims the fake puts in an ID token for ``user``."""
+        """The claims the fake puts in an ID token for ``user``.
+
+        ``sid`` is the Okta session of the sign-in. Real Okta puts it in ID
+        tokens as ``"sid": "idx…"`` (``idx`` + 22 characters): seen in the
+        ID-token fixtures of Okta's own SDK tests (okta/okta-mobile-kotlin,
+        ``DefaultIdTokenValidatorTest``: ``"sid": "idxWxklp_4kSxuC_nU1pXD-nA"``
+        next to ``idp`` and ``preferred_username``) and in a captured
+        oktapreview.com ID token. Okta's discovery ``claims_supported`` does
+        not list it. It stays the same on ID tokens minted by a refresh.
+        """
         iat = int(self.clock() if now is None else now)
         claims: dict[str, Any] = {
             "sub": user.id,
@@ -207,6 +235,8 @@ class Org:
         }
         if nonce:
             claims["nonce"] = nonce
+        if sid:
+            claims["sid"] = sid
         if "profile" in scopes:
             claims["name"] = user.name
             claims["preferred_username"] = user.login
@@ -214,6 +244,22 @@ class Org:
             claims["email"] = user.email
             claims["email_verified"] = True
         return claims
+
+    def access_token_record(self, token: str) -> AccessTokenRecord | None:
+        """The record of a bearer access token we minted, if it is still good.
+
+        ``None`` for a token that is not ours, expired on the org's clock,
+        revoked (itself or through its refresh family) or whose user was
+        deactivated.
+        """
+        try:
+            claims = self.keys.verify(token, audience="api://default", now=self.clock())
+        except jwt.InvalidTokenError:
+            return None
+        record = self.access_tokens.get(str(claims.get("jti")))
+        if record is None or not record.usable or self.clock() >= record.expires_at:
+            return None
+        return record
 
     def userinfo_claims(self, record: AccessTokenRecord) -> dict[str, Any]:
         """``/v1/userinfo`` body for an access token."""
@@ -232,6 +278,15 @@ class Org:
         if "email" in record.scopes:
             claims.update(email=user.email, email_verified=True)
         return claims
+
+    def revoke_user_tokens(self, user: FakeUser) -> None:
+        """Revoke every access and refresh token of ``user`` (deactivation)."""
+        for family in self.refresh_families.values():
+            if family.user is user:
+                family.revoked = True
+        for record in self.access_tokens.values():
+            if record.user is user:
+                record.revoked = True
 
     # -- logs -------------------------------------------------------------------------------
 

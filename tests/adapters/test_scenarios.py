@@ -1164,12 +1164,14 @@ def test_b10_107_logs_hold_no_secrets(client: Browser, okta: FakeOkta, caplog: A
         okta.id_tokens[0],
         okta.token_forms[0]["code_verifier"],
         set_cookies(r)[SESSION]["value"],
+        *(form["token"] for form in okta.revoked),  # the access and refresh tokens
     ]
     events = [rec for rec in caplog.records if rec.name.startswith("okta_magiclink_mw")]
     assert events, "the middleware logged nothing"
     assert any(getattr(rec, "event", "") == "signin.success" for rec in events)
     outbound = [r for r in caplog.records if r.name == "httpx" and "org.example" in r.getMessage()]
-    assert len(outbound) == 3  # discovery, token, keys: logged by URL only
+    # discovery, token, keys (and with a store, the two revocations): logged by URL only
+    assert len(outbound) == 3 + len(okta.revoked)
     for rec in [*events, *outbound]:
         text = rec.getMessage() + repr(rec.__dict__)
         for secret in secrets_seen:
