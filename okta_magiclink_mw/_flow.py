@@ -164,6 +164,7 @@ class MagicLinkCore:
                 secure=s.secure_cookies,
                 grace=s.store_grace,
                 recheck_every=s.revalidate_every,
+                indexed=bool(s.universal_logout_path or s.backchannel_logout_path),
             )
         else:
             logger.info(

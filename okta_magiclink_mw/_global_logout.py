@@ -33,7 +33,8 @@ an ID token is (RS256, ``iss`` the issuer, ``aud`` the client id, ``iat``, ``exp
 ``jti``; an ``events`` object with the member
 ``http://schemas.openid.net/event/backchannel-logout`` (itself an object); ``sub`` or
 ``sid`` or both; and no ``nonce``. With ``sid`` the app sessions of that Okta session
-end, with ``sub`` alone every session of the person. **200** on success, **400** with a
+end (all of the person's when none is known under it and there is a ``sub``), with
+``sub`` alone every session of the person. **200** on success, **400** with a
 JSON ``error`` when the request is invalid or the logout failed, and always
 ``Cache-Control: no-store``.
 
@@ -391,14 +392,7 @@ class GlobalLogout:
         try:
             if subject.format == "iss_sub":
                 return (yield from self._sessions.revoke_subject(subject.value))
-            # TODO(lead): ServerSessions.revoke_email (the email -> subject index from the
-            # store's link/linked ops). Until it exists, an email subject cannot be logged
-            # out: 422, as the draft says, never a false 204.
-            revoke_email = getattr(self._sessions, "revoke_email", None)
-            if revoke_email is None:
-                raise LogoutRefused(failed, "email subjects are not supported yet", "server_error")
-            count: int = yield from revoke_email(subject.value)
-            return count
+            return (yield from self._sessions.revoke_email(subject.value))
         except StoreUnavailable:
             raise LogoutRefused(failed, "session store unavailable", "server_error") from None
 
@@ -453,15 +447,14 @@ class GlobalLogout:
 
     def _revoke_backchannel(self, sub: str | None, sid: str | None) -> Flow[int]:
         try:
-            # TODO(lead): ServerSessions.revoke_okta_session (the Okta sid -> session
-            # index). Until it exists, a token with a sid and a sub ends every session of
-            # that person (more than asked, never less); one with a sid only is refused.
-            revoke_sid = getattr(self._sessions, "revoke_okta_session", None)
-            if sid is not None and revoke_sid is not None:
-                count: int = yield from revoke_sid(sid)
-                return count
-            if sub is None:
-                raise LogoutRefused(400, "sid-only logout is not supported yet", "server_error")
+            if sid is not None:  # §2.7: that Okta session's sessions, not all of the person's
+                count = yield from self._sessions.revoke_okta_session(sid)
+                if count or sub is None:
+                    return count
+                # No session is indexed under that sid (signed in before the index was
+                # kept, or an ID token without sid): end all of the person's rather than
+                # leave theirs running.
+            assert sub is not None  # _backchannel_claims: one of the two
             return (yield from self._sessions.revoke_subject(sub))
         except StoreUnavailable:
             raise LogoutRefused(400, "session store unavailable", "server_error") from None

@@ -240,23 +240,31 @@ def test_iss_sub_may_name_the_org_or_the_authorization_server(
     assert seen_by(b, value) == 302
 
 
-def test_email_subjects_use_revoke_email_when_there_is_one(
+def test_universal_logout_by_email_on_every_instance(
     two: tuple[Browser, Browser], okta: FakeOkta, org_key: Any, clock: FakeClock
 ) -> None:
+    a, b = two
+    first = sign_in_on(b, okta)
+    second = sign_in_on(b.other_browser(), okta)
+    bob = sign_in_on(b.other_browser(), okta, sub="00u-bob", email="bob@example.com")
+    nobody = json.dumps({"sub_id": {"format": "email", "email": "eve@example.com"}}).encode()
+    assert revoke(a, ul_token(org_key, clock), nobody).status_code == 204
+    assert seen_by(b, first) == 200
+    ada = json.dumps({"subject": {"format": "email", "email": "Ada@Example.COM"}}).encode()
+    assert revoke(a, ul_token(org_key, clock), ada).status_code == 204  # any case
+    assert seen_by(b, first) == seen_by(b, second) == 302
+    assert seen_by(b, bob) == 200
+
+
+def test_the_store_keeps_no_readable_email_or_okta_id_in_its_indexes(
+    two: tuple[Browser, Browser], okta: FakeOkta, store: MemoryRecordStore
+) -> None:
     a, _ = two
-    body = json.dumps({"sub_id": {"format": "email", "email": "ada@example.com"}}).encode()
-    # Until ServerSessions.revoke_email exists (the lead's), an email cannot be logged out.
-    assert revoke(a, ul_token(org_key, clock), body).status_code == 422
-    asked: list[str] = []
-
-    def revoke_email(email: str) -> Any:
-        asked.append(email)
-        return 3
-        yield  # a flow
-
-    a.core.sessions.revoke_email = revoke_email  # type: ignore[union-attr]
-    assert revoke(a, ul_token(org_key, clock), body).status_code == 204
-    assert asked == ["ada@example.com"]
+    sign_in_on(a, okta, sid="102okta-session")
+    dump = repr(vars(store))
+    assert "ada@example.com" not in dump
+    assert "102okta-session" not in dump
+    assert "00u-ada" not in dump
 
 
 def test_a_custom_issuer_and_its_keys(
@@ -690,29 +698,30 @@ def test_backchannel_replay_has_no_second_effect(
     assert seen_by(b, later) == 200
 
 
-def test_backchannel_sid(
+def test_backchannel_sid_ends_that_okta_sessions_sessions_only(
     two: tuple[Browser, Browser], okta: FakeOkta, rsa_key: Any, clock: FakeClock
 ) -> None:
     a, b = two
-    value = sign_in_on(b, okta)
-    # Until ServerSessions.revoke_okta_session exists (the lead's): a sid alone cannot be
-    # acted on (400, the spec's "logout failed"); with a sub, all of the person's end.
-    assert backchannel(a, logout_token(rsa_key, clock, sub=None, sid="s1")).status_code == 400
-    assert seen_by(b, value) == 200
-    assert backchannel(a, logout_token(rsa_key, clock, sid="s1")).status_code == 200
+    laptop = sign_in_on(b, okta, sid="okta-s1")
+    phone = sign_in_on(b.other_browser(), okta, sid="okta-s2")
+    assert backchannel(a, logout_token(rsa_key, clock, sid="okta-s1")).status_code == 200
+    assert seen_by(b, laptop) == 302
+    assert seen_by(b, phone) == 200  # another Okta session of the same person
+    r = backchannel(a, logout_token(rsa_key, clock, sub=None, sid="okta-s2"))
+    assert r.status_code == 200
+    assert seen_by(b, phone) == 302
+
+
+def test_backchannel_with_an_unknown_sid(
+    two: tuple[Browser, Browser], okta: FakeOkta, rsa_key: Any, clock: FakeClock
+) -> None:
+    """No session under that sid: with a sub, all the person's end (none left running)."""
+    a, b = two
+    value = sign_in_on(b, okta)  # an ID token without sid
+    assert backchannel(a, logout_token(rsa_key, clock, sub=None, sid="x")).status_code == 200
+    assert seen_by(b, value) == 200  # a sid alone names nobody here
+    assert backchannel(a, logout_token(rsa_key, clock, sid="x")).status_code == 200
     assert seen_by(b, value) == 302
-    asked: list[str] = []
-
-    def revoke_okta_session(sid: str) -> Any:
-        asked.append(sid)
-        return 1
-        yield  # a flow
-
-    a.core.sessions.revoke_okta_session = revoke_okta_session  # type: ignore[union-attr]
-    later = sign_in_on(b, okta)
-    assert backchannel(a, logout_token(rsa_key, clock, sid="s2")).status_code == 200
-    assert asked == ["s2"]
-    assert seen_by(b, later) == 200  # the sid's session only, not every one of the sub
 
 
 HOSTILE_LOGOUT_TOKENS: dict[str, Any] = {

@@ -449,3 +449,31 @@ def test_signing_key_keeps_known_keys_when_the_fetch_fails(key: Any) -> None:
     with pytest.raises(LogoutRefused) as still:
         drive(signing_key(cache, url, "org3", lambda: later + 20), lambda r: garbage)
     assert still.value.status == 503
+
+
+# -- the indexes a sign-in keeps -----------------------------------------------------------------
+
+
+def mint_effects(core: MagicLinkCore, claims: dict[str, Any]) -> list[str]:
+    """The store operations one sign-in makes."""
+    store = core.record_store
+    flow = core.sessions.mint_flow(claims, None, NOW)
+    operations: list[str] = []
+    try:
+        effect = next(flow)
+        while True:
+            operations.append(effect.operation)
+            effect = flow.send(getattr(store, effect.operation)(*effect.args))
+    except StopIteration:
+        return operations
+
+
+def test_a_sign_in_keeps_the_indexes_only_when_global_logout_is_on() -> None:
+    claims = {"sub": "00u1", "email": "a@b", "sid": "okta-s1"}
+    plain = MagicLinkCore(make_settings(), session_store=MemoryRecordStore())
+    assert mint_effects(plain, claims) == ["create"]  # no extra round trip by default
+    on = MagicLinkCore(
+        make_settings(backchannel_logout_path="/bcl"), session_store=MemoryRecordStore()
+    )
+    assert mint_effects(on, claims) == ["create", "link", "link"]
+    assert mint_effects(on, {"sub": "00u1", "email": ""}) == ["create"]
