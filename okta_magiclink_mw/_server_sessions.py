@@ -90,8 +90,11 @@ class ServerSessions:
         secure: bool,
         grace: float,
         recheck_every: float | None = None,
+        indexed: bool = False,
     ) -> None:
         self._codec = codec
+        #: Keep the email and Okta-session indexes Okta's sign-outs need (global logout).
+        self._indexed = indexed
         self._recheck = recheck_every
         self.store = store
         self._deployment = deployment
@@ -184,7 +187,17 @@ class ServerSessions:
         user = self._user(kept, session_id, secret)
         blob = self._seal(session_id, secret, kept, id_token, tokens)
         ttl = min(self._idle, self._max_age)
-        yield StoreCall("create", (session_id, self._subject(user.identity), blob, now, ttl))
+        subject = self._subject(user.identity)
+        yield StoreCall("create", (session_id, subject, blob, now, ttl))
+        if self._indexed:
+            # For revoke_email and revoke_okta_session. An index entry may outlive its
+            # session (then it finds nothing), never the other way round.
+            email, okta_sid = claims.get("email"), claims.get("sid")
+            if isinstance(email, str) and email:
+                yield StoreCall("link", (self._alias("email", email), subject, self._max_age))
+            if isinstance(okta_sid, str) and okta_sid:
+                member = f"{session_id} {subject}"
+                yield StoreCall("link", (self._alias("sid", okta_sid), member, self._max_age))
         session = Session(session_id, now, now, user.claims, None, user, id_token, tokens)
         value = self._codec.dumps({"sid": session_id, "k": _b64(secret), "iat": int(now)})
         self._remember(value, session)
@@ -246,6 +259,26 @@ class ServerSessions:
         """Delete every session of one person (``sub``), on every instance."""
         count: int = yield StoreCall("delete_subject", (self._subject(sub),))
         return count
+
+    def revoke_email(self, email: str) -> Flow[int]:
+        """Delete every session of whoever signed in with ``email`` (any case), on every
+        instance (Universal Logout by email; needs ``indexed``)."""
+        subjects: list[str] = yield StoreCall("linked", (self._alias("email", email),))
+        count = 0
+        for subject in subjects:
+            ended: int = yield StoreCall("delete_subject", (subject,))
+            count += ended
+        return count
+
+    def revoke_okta_session(self, okta_sid: str) -> Flow[int]:
+        """Delete the sessions signed in through one Okta session (the ID token's ``sid``),
+        on every instance (Back-Channel Logout; needs ``indexed``)."""
+        members: list[str] = yield StoreCall("linked", (self._alias("sid", okta_sid),))
+        for member in members:
+            session_id, _, subject = member.partition(" ")
+            self._forget(session_id)
+            yield StoreCall("delete", (session_id, subject))
+        return len(members)
 
     def list_subject(self, sub: str) -> Flow[list[SessionInfo]]:
         """Created and last-seen times of every live session of one person."""
@@ -366,6 +399,12 @@ class ServerSessions:
     def _subject(self, sub: str) -> str:
         digest = hashlib.sha256(f"{self._deployment}\0{sub}".encode()).hexdigest()
         return digest[:32]
+
+    def _alias(self, kind: str, value: str) -> str:
+        """The opaque name of an index set: no email or Okta id is readable in the store."""
+        folded = value.casefold() if kind == "email" else value
+        digest = hashlib.sha256(f"{self._deployment}\0{kind}\0{folded}".encode()).hexdigest()
+        return f"{kind}:{digest[:32]}"
 
     def _sealer(self, secret: bytes) -> Sealer:
         return Sealer([secret], purpose=f"record:{self._deployment}")
