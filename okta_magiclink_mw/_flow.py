@@ -165,6 +165,7 @@ class MagicLinkCore:
                 grace=s.store_grace,
                 recheck_every=s.revalidate_every,
                 indexed=bool(s.universal_logout_path or s.backchannel_logout_path),
+                index_sealer=Sealer(s.secret_keys, purpose=f"refresh-index:{deployment}"),
             )
         else:
             logger.info(

@@ -866,3 +866,51 @@ def test_the_endpoints_are_own_paths_not_the_apps(
     r = a.get(UL_PATH)
     assert r.status_code == 405  # answered by the middleware, with the session cookie sent
     assert "authenticated" not in r.text
+
+
+# -- Universal Logout revokes the person's refresh tokens at Okta too --------------------------
+
+
+@pytest.mark.parametrize("by", ["iss_sub", "email"])
+def test_universal_logout_revokes_the_persons_refresh_tokens_at_okta(
+    make_client: Any,
+    store: MemoryRecordStore,
+    org_keys: Any,
+    okta: FakeOkta,
+    org_key: Any,
+    clock: FakeClock,
+    by: str,
+) -> None:
+    s = make_settings(
+        universal_logout_path=UL_PATH,
+        scopes=("openid", "profile", "email", "offline_access"),
+        session_store=store,
+    )
+    a, b = make_client(s), make_client(s)
+    sign_in_on(b, okta)
+    sign_in_on(b.other_browser(), okta)
+    sign_in_on(b.other_browser(), okta, sub="00u-bob", email="bob@example.com")
+    all_tokens = set(okta.live_refresh)
+    assert len(all_tokens) == 3
+    assert not any(t in str(store.__dict__) for t in all_tokens)  # sealed in the index
+    body = (
+        iss_sub()
+        if by == "iss_sub"
+        else json.dumps({"sub_id": {"format": "email", "email": "ada@example.com"}}).encode()
+    )
+    assert revoke(a, ul_token(org_key, clock), body).status_code == 204
+    revoked = {f["token"] for f in okta.revoked if f["token_type_hint"] == "refresh_token"}
+    assert len(revoked) == 2  # Ada's two, not Bob's
+    assert revoked < all_tokens
+    assert len(okta.live_refresh) == 1  # Bob's is still good
+
+
+def test_refresh_tokens_are_indexed_only_when_universal_logout_is_on(
+    make_client: Any, store: MemoryRecordStore, okta: FakeOkta
+) -> None:
+    s = make_settings(scopes=("openid", "offline_access"), session_store=store)
+    client = make_client(s)
+    sign_in_on(client, okta)
+    with pytest.raises(StopIteration) as done:
+        client.core.sessions.refresh_tokens_of(sub="00u-ada").send(None)  # type: ignore[union-attr]
+    assert done.value.value == []
