@@ -45,8 +45,10 @@ class AppOutcome:
 
     __slots__ = ("failure",)
 
+    failure: MagicLinkError | None
+
     def __init__(self) -> None:
-        self.failure: MagicLinkError | None = None
+        self.failure = None
 
 
 #: The request the app is serving, set by the adapter around the app's call.

@@ -169,44 +169,35 @@ class OktaMagicLink:
             scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
             if spoofed:
                 scope["headers"] = identity.strip_headers(scope["headers"])
+            authenticated = decision.user.is_authenticated
+            vary = authenticated and not decision.set_cookies
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
-            elif decision.user.is_authenticated:
-                send = _varying_on_cookie(send)
-            if self._tokens_kept and decision.user.is_authenticated:
-                await self._app_with_tokens(scope, receive, send)
+            if self._tokens_kept and authenticated:
+                await self._app_with_tokens(scope, receive, send, vary)  # one wrapper for both
+            elif vary:
+                await self.app(scope, receive, _varying_on_cookie(send))
             else:
                 await self.app(scope, receive, send)
             return
         assert type(decision) is Respond
         await _respond(send, decision)
 
-    async def _app_with_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _app_with_tokens(
+        self, scope: Scope, receive: Receive, send: Send, vary: bool
+    ) -> None:
         """Call the app; if it fails on an access token (the session ended, Okta is down),
         answer in its place, unless it already sent a response of its own that is not
-        the 500 a framework made of the failure (Starlette sends that, then re-raises)."""
-        outcome = AppOutcome()
-        reset = CURRENT_OUTCOME.set(outcome)
-        started = replaced = False
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started, replaced
-            if replaced:
-                return  # the rest of the app's 500 page
-            if message["type"] == "http.response.start":
-                if outcome.failure is not None and message["status"] >= 500:
-                    replaced = True
-                    await _respond(send, self.core.app_failed(_facts(scope), outcome.failure))
-                    return
-                started = True
-            await send(message)
-
+        the 500 a framework made of the failure (Starlette sends that, then re-raises).
+        ``vary`` adds ``Vary: Cookie`` to the app's response, as _varying_on_cookie does."""
+        guard = _Guard(send, vary, self.core, scope)
+        reset = CURRENT_OUTCOME.set(guard)
         try:
-            await self.app(scope, receive, guarded_send)
+            await self.app(scope, receive, guard.send)
         except MagicLinkError as exc:
-            if exc is not outcome.failure or started:
+            if exc is not guard.failure or guard.started:
                 raise
-            if not replaced:
+            if not guard.replaced:
                 await _respond(send, self.core.app_failed(_facts(scope), exc))
         finally:
             CURRENT_OUTCOME.reset(reset)
@@ -268,6 +259,31 @@ class OktaMagicLink:
             await send(message)
 
         return send_closing
+
+
+class _Guard(AppOutcome):
+    """The app's ``send`` while it may fail on a token call (see _app_with_tokens)."""
+
+    __slots__ = ("_core", "_scope", "_send", "_vary", "replaced", "started")
+
+    def __init__(self, send: Send, vary: bool, core: MagicLinkCore, scope: Scope) -> None:
+        self.failure = None
+        self._send, self._vary, self._core, self._scope = send, vary, core, scope
+        self.started = self.replaced = False
+
+    async def send(self, message: Message) -> None:
+        if self.replaced:
+            return  # the rest of the app's 500 page
+        if message["type"] == "http.response.start":
+            failure = self.failure
+            if failure is not None and message["status"] >= 500:
+                self.replaced = True
+                await _respond(self._send, self._core.app_failed(_facts(self._scope), failure))
+                return
+            self.started = True
+            if self._vary:
+                message["headers"] = [*message.get("headers", ()), _VARY_COOKIE]
+        await self._send(message)
 
 
 async def access_token(request: Any, *, min_valid: float = 60) -> str:

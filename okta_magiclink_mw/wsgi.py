@@ -164,63 +164,85 @@ class OktaMagicLinkWSGI:
         if type(decision) is PassThrough:
             user = decision.user
             environ[USER_KEY] = user
+            authenticated = user.is_authenticated
+            vary = authenticated and not decision.set_cookies
             if decision.set_cookies:
                 start_response = _adding_cookies(start_response, decision.set_cookies)
-            elif user.is_authenticated:
-                start_response = _varying_on_cookie(start_response)
-            if user.is_authenticated:
+            if authenticated:
                 environ["REMOTE_USER"] = user.remote_user
-                if self._tokens_kept:
-                    return self._app_with_tokens(environ, start_response, path, path_info)
+                if self._tokens_kept:  # one wrapper for the guard and Vary
+                    guard = _Guard(self, environ, start_response, path, path_info, vary)
+                    return guard.call_app()
+            if vary:
+                start_response = _varying_on_cookie(start_response)
             return self.app(environ, start_response)
         assert type(decision) is Respond
         status = _STATUS_LINES.get(decision.status, f"{decision.status} Error")
         start_response(status, [*decision.headers, ("content-length", str(len(decision.body)))])
         return [decision.body]
 
-    def _app_with_tokens(
-        self, environ: WSGIEnvironment, start_response: StartResponse, path: str, route: str
-    ) -> Iterable[bytes]:
-        """Call the app; if it fails on an access token (the session ended, Okta is down),
-        answer in its place: when the failure escapes it, or when the framework made a
-        500 page of it (Flask does, outside debug mode)."""
-        outcome = AppOutcome()
-        reset = CURRENT_OUTCOME.set(outcome)
-        ours: list[bytes] = []
-        started: list[str] = []  # the status the app started its response with
 
-        def answer(exc: MagicLinkError, exc_info: Any = None) -> None:
-            cookie = environ.get("HTTP_COOKIE", "")
-            page = self.core.app_failed(_facts(environ, path, route or "/", cookie), exc)
-            status = _STATUS_LINES.get(page.status, f"{page.status} Error")
-            length = ("content-length", str(len(page.body)))
-            start_response(status, [*page.headers, length], exc_info)
-            ours.append(page.body)
+class _Guard(AppOutcome):
+    """Calls the app; if it fails on an access token (the session ended, Okta is down),
+    answers in its place: when the failure escapes it, or when the framework made a 500
+    page of it (Flask does, outside debug mode). Adds ``Vary: Cookie`` when ``vary``."""
 
-        def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if outcome.failure is not None and status[:1] == "5" and not ours:
-                answer(outcome.failure, exc_info)
-                return _ignore_write
-            started.append(status)
-            return start_response(status, headers, exc_info)
+    __slots__ = ("_environ", "_mw", "_path", "_route", "_start", "_vary", "ours", "started")
 
+    def __init__(
+        self,
+        mw: OktaMagicLinkWSGI,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        path: str,
+        route: str,
+        vary: bool,
+    ) -> None:
+        self.failure = None
+        self._mw, self._environ, self._start = mw, environ, start_response
+        self._path, self._route, self._vary = path, route, vary
+        self.ours: list[bytes] = []
+        self.started = False
+
+    def call_app(self) -> Iterable[bytes]:
+        reset = CURRENT_OUTCOME.set(self)
         try:
-            result = self.app(environ, guarded_start)
+            result = self._mw.app(self._environ, self.start_response)
         except MagicLinkError as exc:
-            if exc is not outcome.failure:
+            if exc is not self.failure:
                 raise
-            if not ours:
+            if not self.ours:
                 # exc_info only to replace a response the app started (PEP 3333).
-                answer(exc, sys.exc_info() if started else None)
-            return ours
+                self._answer(exc, sys.exc_info() if self.started else None)
+            return self.ours
         finally:
             CURRENT_OUTCOME.reset(reset)
-        if ours:
+        if self.ours:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-            return ours
+            return self.ours
         return result
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if self.failure is not None and status[:1] == "5" and not self.ours:
+            self._answer(self.failure, exc_info)
+            return _ignore_write
+        self.started = True
+        if self._vary:
+            headers = [*headers, ("Vary", "Cookie")]
+        return self._start(status, headers, exc_info)
+
+    def _answer(self, exc: MagicLinkError, exc_info: Any) -> None:
+        environ = self._environ
+        facts = _facts(environ, self._path, self._route or "/", environ.get("HTTP_COOKIE", ""))
+        page = self._mw.core.app_failed(facts, exc)
+        status = _STATUS_LINES.get(page.status, f"{page.status} Error")
+        length = ("content-length", str(len(page.body)))
+        self._start(status, [*page.headers, length], exc_info)
+        self.ours.append(page.body)
 
 
 def access_token(environ: WSGIEnvironment, *, min_valid: float = 60) -> str:
