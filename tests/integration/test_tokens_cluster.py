@@ -8,13 +8,19 @@ falls due, without waiting for it. FakeOkta's access tokens live 75 s, just abov
 60 s of validity an app asks for, and its refresh tokens rotate with no grace, so a
 refresh with a stale refresh token would fail loudly.
 
-Measured numbers are printed (``pytest -s``): refresh POSTs under concurrency and the
-wall time of the concurrent calls.
+Universal Logout goes to ``Settings.universal_logout_path`` (OKTA_MW_UNIVERSAL_LOGOUT_PATH)
+as FakeOkta sends it, signed with the org authorization server's keys.
+
+Measured numbers are printed (``pytest -s``): refresh POSTs under concurrency, the wall
+time of the concurrent calls, and how long after Universal Logout's 204 both instances
+refuse the old cookie.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -22,6 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from okta_magiclink_mw import Settings
 
 from ._cluster import REDIS, REDIS_MISSING, Cluster, running_cluster, session_cookie
 from ._stack import CLIENT_ID, EMAIL, Browser
@@ -36,6 +44,16 @@ LIFETIME = 75
 #: OKTA_MW_REVALIDATE_EVERY: the least Settings accepts is just above 29 s.
 RECHECK = 30
 CONCURRENT = 50
+UL_PATH = "/.well-known/okta-universal-logout"
+UL_TYPE = {"typ": "global-token-revocation+jwt"}
+
+#: Until the Universal Logout endpoint is merged, its tests are strict expected failures.
+universal_logout = pytest.mark.xfail(
+    "universal_logout_path" not in {f.name for f in dataclasses.fields(Settings)},
+    reason="waiting for the Universal Logout endpoint (Settings.universal_logout_path)",
+    raises=AssertionError,
+    strict=True,
+)
 
 
 def _require_redis() -> None:
@@ -65,6 +83,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         env={
             "OKTA_MW_SCOPES": "openid profile email offline_access",
             "OKTA_MW_REVALIDATE_EVERY": str(RECHECK),
+            "OKTA_MW_UNIVERSAL_LOGOUT_PATH": UL_PATH,
         },
     ) as running:
         yield running
@@ -200,3 +219,79 @@ def test_a_deactivated_person_is_signed_out_at_the_next_recheck_on_every_instanc
             assert signed_out(api, api=True), (index, api.status_code, api.text)
     assert cluster.refresh_posts() == posts + 1  # the session is gone: nothing to refresh
     assert cluster.fake.clients[CLIENT_ID].refresh_token_rotation  # the module's settings
+
+
+# -- Universal Logout -------------------------------------------------------------------------
+
+
+def _fresh_connections() -> httpx.Client:
+    """A client that opens a new connection per request: the kernel hands each to any of
+    an instance's uvicorn workers, so a few requests reach them all."""
+    return httpx.Client(timeout=5, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def _refuses(client: httpx.Client, url: str, cookie: str) -> bool:
+    answer = client.get(f"{url}/whoami", headers={**API, "Cookie": f"omw_session={cookie}"})
+    if answer.status_code == 200:
+        return False
+    assert signed_out(answer, api=True), (answer.status_code, answer.text)
+    return True
+
+
+@universal_logout
+@pytest.mark.parametrize("subject", ["email", "iss_sub"])
+def test_universal_logout_ends_the_session_on_every_instance(
+    cluster: Cluster, person: Browser, subject: str
+) -> None:
+    cookie = session_cookie(person)
+    with _fresh_connections() as client:
+        for index in (0, 1):  # every worker of every instance has the session cached
+            assert not any(_refuses(client, cluster.url(index), cookie) for _ in range(8))
+    user = cluster.fake.find_user(EMAIL)
+    assert user is not None
+    named = {"email": EMAIL} if subject == "email" else {"user_id": user.id}
+
+    answer = cluster.fake.universal_logout(f"{cluster.app_url}{UL_PATH}", **named)
+    done = time.perf_counter()
+    assert answer.status_code == 204, answer.text
+    took: dict[int, float] = {}
+    with _fresh_connections() as client:
+        while len(took) < 2:
+            assert time.perf_counter() - done < 5, f"still let in after 5 s: {took}"
+            for index in {0, 1} - took.keys():
+                if all(_refuses(client, cluster.url(index), cookie) for _ in range(4)):
+                    took[index] = time.perf_counter() - done
+        print(
+            f"\n[measure] {cluster.kind}: Universal Logout ({subject}): the old cookie refused "
+            f"{took[0] * 1000:.1f} ms / {took[1] * 1000:.1f} ms after the 204 "
+            f"(instance 0 / 1)"
+        )
+        for index in (0, 1):  # and it stays refused
+            assert all(_refuses(client, cluster.url(index), cookie) for _ in range(10))
+    assert signed_out(person.get("/whoami", headers=HTML), api=False)
+
+
+@universal_logout
+def test_a_replayed_universal_logout_has_no_second_effect(cluster: Cluster) -> None:
+    endpoint = f"{cluster.app_url}{UL_PATH}"
+    token = cluster.fake.sign_org_jwt(cluster.fake.universal_logout_claims(endpoint), UL_TYPE)
+    request = {
+        "headers": {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        "content": json.dumps({"sub_id": {"format": "email", "email": EMAIL}}),
+    }
+    old = session_cookie(cluster.sign_in())
+    # The audience is the public URL; the instances answer it directly as well.
+    first = httpx.post(f"{cluster.url(0)}{UL_PATH}", **request)
+    assert first.status_code == 204, first.text
+    with _fresh_connections() as client:
+        assert _refuses(client, cluster.url(1), old)
+
+    again = cluster.sign_in()
+    new = session_cookie(again)
+    # The same request again, at the other instance and through nginx: spent everywhere.
+    for url in (cluster.url(1), cluster.app_url, cluster.url(0)):
+        replayed = httpx.post(f"{url}{UL_PATH}", **request)
+        assert replayed.status_code == 401, (url, replayed.status_code, replayed.text)
+    with _fresh_connections() as client:
+        for index in (0, 1):  # the new session survives on every worker
+            assert not any(_refuses(client, cluster.url(index), new) for _ in range(8))
