@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 
 from okta_magiclink_mw import OktaMagicLink, OktaMagicLinkWSGI, Settings
 from okta_magiclink_mw._flow import MagicLinkCore
+from okta_magiclink_mw._sessions import StoredTokens
 
 SECRET = "benchmark-secret-0123456789abcdef-0123456789"
 ISSUER = "http://127.0.0.1:9/oauth2/default"
@@ -46,12 +47,15 @@ LABELS = {
 def settings(
     issuer: str = ISSUER, redirect_uri: str = REDIRECT_URI, session_store: str | None = None
 ) -> Settings:
+    # With a store, as a deployment that gives its app access tokens: offline_access.
+    scopes = ("openid", "profile", "email") + (("offline_access",) if session_store else ())
     return Settings(
         issuer=issuer,
         client_id=CLIENT_ID,
         redirect_uri=redirect_uri,
         secret_keys=[SECRET],
         session_store=session_store,
+        scopes=scopes,
     )
 
 
@@ -135,11 +139,14 @@ def asgi_magiclink_store() -> OktaMagicLink:
 
 
 def store_cookie(url: str, i: int = 0) -> str:
-    """A session minted into the store at ``url``, the way the core mints it."""
+    """A session minted into the store at ``url``, the way the core mints it, with the
+    tokens of an ``offline_access`` sign-in (an access token the size of Okta's JWTs)."""
     core = MagicLinkCore(settings(session_store=url))
     store = core.record_store
     c = claims(i)
-    flow = core.sessions.mint_flow(c, fake_id_token(c), time.time())
+    now = time.time()
+    tokens = StoredTokens(fake_id_token(c), now + 3600, "openid profile email", "r" * 43, now)
+    flow = core.sessions.mint_flow(c, fake_id_token(c), now, tokens)
     try:
         effect = next(flow)
         while True:

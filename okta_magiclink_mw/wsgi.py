@@ -173,6 +173,7 @@ class OktaMagicLinkWSGI:
         outcome = AppOutcome()
         reset = CURRENT_OUTCOME.set(outcome)
         ours: list[bytes] = []
+        started: list[str] = []  # the status the app started its response with
 
         def answer(exc: MagicLinkError, exc_info: Any = None) -> None:
             cookie = environ.get("HTTP_COOKIE", "")
@@ -186,6 +187,7 @@ class OktaMagicLinkWSGI:
             if outcome.failure is not None and status[:1] == "5" and not ours:
                 answer(outcome.failure, exc_info)
                 return _ignore_write
+            started.append(status)
             return start_response(status, headers, exc_info)
 
         try:
@@ -194,7 +196,8 @@ class OktaMagicLinkWSGI:
             if exc is not outcome.failure:
                 raise
             if not ours:
-                answer(exc, sys.exc_info())
+                # exc_info only to replace a response the app started (PEP 3333).
+                answer(exc, sys.exc_info() if started else None)
             return ours
         finally:
             CURRENT_OUTCOME.reset(reset)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from okta_magiclink_mw import ConfigurationError, OktaUser, Settings
 from okta_magiclink_mw.asgi import access_token as asgi_access_token
+from okta_magiclink_mw.errors import SignInRequired
 from okta_magiclink_mw.stores.memory import MemoryRecordStore
 from okta_magiclink_mw.wsgi import USER_KEY
 from okta_magiclink_mw.wsgi import access_token as wsgi_access_token
@@ -448,3 +449,106 @@ def test_a_user_without_a_store_has_no_token() -> None:
         user.access_token()
     with pytest.raises(ConfigurationError, match="session_store"):
         asyncio.run(user.aaccess_token())
+
+
+# -- apps that are not a framework, and apps that handle it themselves -------------------------
+
+
+async def raw_asgi(scope: Any, receive: Any, send: Any) -> None:
+    """A bare ASGI app: the failure escapes it before any response."""
+    if scope["type"] != "http":
+        return
+    token = await asgi_access_token(scope)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": token.encode()})
+
+
+def raw_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A bare WSGI app: the failure escapes it before start_response."""
+    token = wsgi_access_token(environ)
+    start_response("200 OK", [("content-type", "text/plain")])
+    return [token.encode()]
+
+
+async def handling_asgi(request: Request) -> JSONResponse:
+    try:
+        return JSONResponse({"token": await asgi_access_token(request)})
+    except SignInRequired:
+        return JSONResponse({"mine": "sign in again"}, status_code=200)
+
+
+def handling_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    try:
+        body = wsgi_access_token(environ).encode()
+    except SignInRequired:
+        body = b"mine"
+    start_response("200 OK", [("content-type", "text/plain")])
+    return [body]
+
+
+def test_a_bare_app_whose_token_is_refused_gets_our_answer(
+    make_client: Any, shared_store: Any, okta: FakeOkta, clock: FakeClock
+) -> None:
+    okta.access_lifetime = LIFETIME
+    browser = make_client(token_settings(shared_store), asgi_app=raw_asgi, wsgi_app=raw_wsgi)
+    signed_in(browser, okta)
+    assert browser.get("/x", headers=API).text == okta.access_tokens[0]
+    okta.live_refresh.clear()
+    clock.advance(LIFETIME)
+    r = browser.get("/x", headers=API)
+    assert r.status_code == 401
+    assert r.json()["error"] == "unauthenticated"
+
+
+def test_an_app_that_handles_the_refusal_itself_keeps_its_answer(
+    make_client: Any, shared_store: Any, okta: FakeOkta, clock: FakeClock
+) -> None:
+    okta.access_lifetime = LIFETIME
+    asgi = Starlette(routes=[Route("/{p:path}", handling_asgi)])
+    browser = make_client(token_settings(shared_store), asgi_app=asgi, wsgi_app=handling_wsgi)
+    signed_in(browser, okta)
+    okta.live_refresh.clear()
+    clock.advance(LIFETIME)
+    r = browser.get("/x", headers=API)
+    assert r.status_code == 200
+    assert "mine" in r.text
+
+
+def test_access_token_without_a_signed_in_person_asks_to_sign_in() -> None:
+    with pytest.raises(SignInRequired):
+        asyncio.run(asgi_access_token({"type": "http"}))
+    with pytest.raises(SignInRequired):
+        wsgi_access_token({})
+
+
+def test_the_sync_and_async_calls_refuse_the_wrong_adapter(
+    instance: Any, okta: FakeOkta, adapter: str
+) -> None:
+    browser = instance()
+    signed_in(browser, okta)
+    handle = next(iter(browser.core.sessions._cache.values())).session.user
+    if adapter == "asgi":
+        with pytest.raises(ConfigurationError, match="aaccess_token"):
+            handle.access_token()
+    else:
+        with pytest.raises(ConfigurationError, match=r"access_token\(\)"):
+            asyncio.run(handle.aaccess_token())
+
+
+async def raising_asgi(scope: Any, receive: Any, send: Any) -> None:
+    raise ConfigurationError("the app's own misuse")
+
+
+def raising_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise ConfigurationError("the app's own misuse")
+
+
+def test_an_error_of_ours_not_raised_by_a_token_call_is_the_apps_to_handle(
+    make_client: Any, shared_store: Any, okta: FakeOkta
+) -> None:
+    browser = make_client(
+        token_settings(shared_store), asgi_app=raising_asgi, wsgi_app=raising_wsgi
+    )
+    signed_in(browser, okta)
+    with pytest.raises(ConfigurationError, match="misuse"):
+        browser.get("/x", headers=API)
