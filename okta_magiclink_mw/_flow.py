@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import _pages as pages
@@ -41,6 +41,9 @@ from .settings import Settings, WidgetPage
 from .stores import open_store
 from .stores._base import RecordStore, SessionInfo, StoreCall, StoreUnavailable
 from .user import AnonymousUser, OktaUser
+
+if TYPE_CHECKING:
+    from ._global_logout import GlobalLogout
 
 logger = logging.getLogger("okta_magiclink_mw")
 
@@ -83,6 +86,11 @@ class RequestFacts:
     #: The path the app routes on, when it differs from ``path``: WSGI ``PATH_INFO``, ASGI
     #: ``path`` without ``root_path``. Public paths are matched on it (see :meth:`is_public`).
     route_path: str | None = None
+    #: ``Authorization``, ``Content-Type`` and the body: read only for POSTs to the global
+    #: logout endpoints (:attr:`MagicLinkCore.body_paths`), bounded by the adapter.
+    authorization: str = ""
+    content_type: str = ""
+    body: bytes = b""
 
 
 @dataclass(slots=True)
@@ -156,6 +164,8 @@ class MagicLinkCore:
                 secure=s.secure_cookies,
                 grace=s.store_grace,
                 recheck_every=s.revalidate_every,
+                indexed=bool(s.universal_logout_path or s.backchannel_logout_path),
+                index_sealer=Sealer(s.secret_keys, purpose=f"refresh-index:{deployment}"),
             )
         else:
             logger.info(
@@ -208,6 +218,22 @@ class MagicLinkCore:
         self._cookie_names = frozenset({s.session_cookie_name, s.transaction_cookie_name})
         self._session_cookie = s.session_cookie_name
         self._own_paths = frozenset({s.login_path, s.callback_path, s.logout_path})
+        #: Okta's sign-outs (Universal Logout, Back-Channel Logout), when configured.
+        self.global_logout: GlobalLogout | None = None
+        if s.universal_logout_path or s.backchannel_logout_path:
+            if not isinstance(self.sessions, ServerSessions):
+                raise ConfigurationError(
+                    "universal_logout_path and backchannel_logout_path need a session_store: "
+                    "without one a sign-out cannot reach the other processes"
+                )
+            from ._global_logout import GlobalLogout  # imports this module
+
+            self.global_logout = GlobalLogout(
+                s, self.okta, self.sessions, deployment=deployment, clock=clock
+            )
+            self._own_paths |= self.global_logout.paths
+        #: Paths whose POST body the adapters read (at most ``MAX_BODY_BYTES``).
+        self.body_paths = self.global_logout.paths if self.global_logout else frozenset()
         self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
         self._widget_js = s.widget_js_url or f"{s.widget_base_url}/js/okta-sign-in.min.js"
@@ -256,6 +282,9 @@ class MagicLinkCore:
 
     def _route(self, request: RequestFacts) -> Flow[PassThrough | Respond]:
         path = request.path
+        if path in self.body_paths:
+            assert self.global_logout is not None
+            return (yield from self.global_logout.handle(request))
         if path in self._own_paths:
             return (yield from self._own_path(request))
         # Our own paths above are the full path, as the browser sees it: the callback is the

@@ -90,8 +90,16 @@ class ServerSessions:
         secure: bool,
         grace: float,
         recheck_every: float | None = None,
+        indexed: bool = False,
+        index_sealer: Sealer | None = None,
     ) -> None:
         self._codec = codec
+        #: Keep the email and Okta-session indexes Okta's sign-outs need (global logout).
+        self._indexed = indexed
+        # Seals the refresh tokens kept for Universal Logout under the deployment's own
+        # keys: the server must read them back without any cookie (a store dump alone
+        # still reveals none).
+        self._index_sealer = index_sealer if indexed else None
         self._recheck = recheck_every
         self.store = store
         self._deployment = deployment
@@ -184,7 +192,18 @@ class ServerSessions:
         user = self._user(kept, session_id, secret)
         blob = self._seal(session_id, secret, kept, id_token, tokens)
         ttl = min(self._idle, self._max_age)
-        yield StoreCall("create", (session_id, self._subject(user.identity), blob, now, ttl))
+        subject = self._subject(user.identity)
+        yield StoreCall("create", (session_id, subject, blob, now, ttl))
+        if self._indexed:
+            # For revoke_email and revoke_okta_session. An index entry may outlive its
+            # session (then it finds nothing), never the other way round.
+            email, okta_sid = claims.get("email"), claims.get("sid")
+            if isinstance(email, str) and email:
+                yield StoreCall("link", (self._alias("email", email), subject, self._max_age))
+            if isinstance(okta_sid, str) and okta_sid:
+                member = f"{session_id} {subject}"
+                yield StoreCall("link", (self._alias("sid", okta_sid), member, self._max_age))
+            yield from self._index_refresh_token(subject, None, tokens)
         session = Session(session_id, now, now, user.claims, None, user, id_token, tokens)
         value = self._codec.dumps({"sid": session_id, "k": _b64(secret), "iat": int(now)})
         self._remember(value, session)
@@ -231,6 +250,7 @@ class ServerSessions:
         if not (yield StoreCall("update", (session.session_id, subject, blob))):
             self._forget(session.session_id)
             return None
+        yield from self._index_refresh_token(subject, session.tokens, tokens)
         updated = replace(session, tokens=tokens)
         value = self._value_of.get(session.session_id)
         if value is not None:
@@ -246,6 +266,59 @@ class ServerSessions:
         """Delete every session of one person (``sub``), on every instance."""
         count: int = yield StoreCall("delete_subject", (self._subject(sub),))
         return count
+
+    def revoke_email(self, email: str) -> Flow[int]:
+        """Delete every session of whoever signed in with ``email`` (any case), on every
+        instance (Universal Logout by email; needs ``indexed``)."""
+        subjects: list[str] = yield StoreCall("linked", (self._alias("email", email),))
+        count = 0
+        for subject in subjects:
+            ended: int = yield StoreCall("delete_subject", (subject,))
+            count += ended
+        return count
+
+    def revoke_okta_session(self, okta_sid: str) -> Flow[int]:
+        """Delete the sessions signed in through one Okta session (the ID token's ``sid``),
+        on every instance (Back-Channel Logout; needs ``indexed``)."""
+        members: list[str] = yield StoreCall("linked", (self._alias("sid", okta_sid),))
+        for member in members:
+            session_id, _, subject = member.partition(" ")
+            self._forget(session_id)
+            yield StoreCall("delete", (session_id, subject))
+        return len(members)
+
+    def refresh_tokens_of(
+        self, *, sub: str | None = None, email: str | None = None, limit: int = 100
+    ) -> Flow[list[str]]:
+        """The refresh tokens kept for one person (by Okta id or email), for revoking at
+        Okta on Universal Logout; at most ``limit``. Empty unless ``indexed``."""
+        if self._index_sealer is None:
+            return []
+        if sub is not None:
+            subjects = [self._subject(sub)]
+        else:
+            subjects = yield StoreCall("linked", (self._alias("email", email or ""),))
+        found: list[str] = []
+        for subject in subjects:
+            members: list[str] = yield StoreCall("linked", (self._alias("rt", subject),))
+            for member in members:
+                opened = self._index_sealer.open(member, subject.encode("ascii"))
+                if opened is not None and len(found) < limit:
+                    found.append(opened.decode("utf-8", "replace"))
+        return found
+
+    def _index_refresh_token(
+        self, subject: str, old: StoredTokens | None, new: StoredTokens | None
+    ) -> Flow[None]:
+        """Keep a new refresh token findable by its person (Universal Logout). A rotated
+        one stays listed until it expires: revoking a dead token again is harmless."""
+        token = new.refresh_token if new is not None else None
+        if self._index_sealer is None or token is None:
+            return
+        if old is not None and old.refresh_token == token:
+            return
+        member = self._index_sealer.seal(token.encode("utf-8"), subject.encode("ascii"))
+        yield StoreCall("link", (self._alias("rt", subject), member, self._max_age))
 
     def list_subject(self, sub: str) -> Flow[list[SessionInfo]]:
         """Created and last-seen times of every live session of one person."""
@@ -366,6 +439,12 @@ class ServerSessions:
     def _subject(self, sub: str) -> str:
         digest = hashlib.sha256(f"{self._deployment}\0{sub}".encode()).hexdigest()
         return digest[:32]
+
+    def _alias(self, kind: str, value: str) -> str:
+        """The opaque name of an index set: no email or Okta id is readable in the store."""
+        folded = value.casefold() if kind == "email" else value
+        digest = hashlib.sha256(f"{self._deployment}\0{kind}\0{folded}".encode()).hexdigest()
+        return f"{kind}:{digest[:32]}"
 
     def _sealer(self, secret: bytes) -> Sealer:
         return Sealer([secret], purpose=f"record:{self._deployment}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from ._flow import (
     RequestFacts,
     Respond,
 )
+from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
@@ -40,6 +42,8 @@ _FACT_HEADERS = {
     b"origin": "origin",
     b"x-requested-with": "requested_with",
     b"referer": "referer",
+    b"authorization": "authorization",
+    b"content-type": "content_type",
 }
 
 
@@ -136,7 +140,16 @@ class OktaMagicLink:
             await self._start_listening()
         decision: Decision | None = self.core.signed_in(scope["path"], cookie)
         if decision is None:
-            decision = self.core.decide_rest(_facts(scope))
+            facts = _facts(scope)
+            if facts.method == "POST" and facts.path in self.core.body_paths:
+                body = await _bounded_body(scope, receive)
+                if body is None:
+                    assert self.core.global_logout is not None
+                    decision = self.core.global_logout.too_large()
+                else:
+                    decision = self.core.decide_rest(dataclasses.replace(facts, body=body))
+            else:
+                decision = self.core.decide_rest(facts)
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_async_client(self.settings)
@@ -285,8 +298,29 @@ async def _respond(send: Send, decision: Respond) -> None:
     await send({"type": "http.response.body", "body": decision.body})
 
 
+async def _bounded_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``MAX_BODY_BYTES``
+    (from ``Content-Length``, or while reading): nothing more is read then."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and not (value.isdigit() and int(value) <= MAX_BODY_BYTES):
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b""
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 def _facts(scope: Scope) -> RequestFacts:
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for name, value in scope["headers"]:
         field = _FACT_HEADERS.get(name)
         if field is not None:

@@ -49,6 +49,37 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _clean_path(path: object) -> bool:
+    """An absolute path, not ``/``, that a browser and a proxy cannot read two ways: no
+    query, fragment, empty, dot or encoded-looking segments, backslashes or controls."""
+    if not isinstance(path, str) or path == "/" or not path.startswith("/") or not path.isascii():
+        return False
+    if any(ch in path for ch in "?#%\\") or not path.isprintable() or " " in path:
+        return False
+    segments = path.split("/")[1:]
+    return all(seg not in ("", ".", "..") for seg in segments[:-1]) and segments[-1] not in (
+        ".",
+        "..",
+    )
+
+
+def _issuer_url(url: object) -> bool:
+    """An origin-like issuer URL (Okta's org URL or custom domain): https, or http on
+    localhost; no user@, query or fragment; at most a trailing slash for a path."""
+    if not isinstance(url, str) or not url.isascii():
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - evaluated for its ValueError on a malformed port
+    except ValueError:
+        return False
+    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+        return False
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        return False
+    return parts.path in ("", "/") and not parts.query and not parts.fragment
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """How the middleware talks to Okta and guards the app.
@@ -137,6 +168,17 @@ class Settings:
     http_deadline: float = 10.0
     #: Largest Okta response body accepted, in bytes.
     max_response_bytes: int = 1_000_000
+    #: Okta Universal Logout (Global Token Revocation): the path of the endpoint Okta
+    #: POSTs to, e.g. ``/.well-known/okta-universal-logout``; None (the default) turns it
+    #: off. Okta's JWT must name ``app_origin + path`` as its audience. Needs
+    #: ``session_store``.
+    universal_logout_path: str | None = None
+    #: The ``iss`` of Okta's Universal Logout JWTs: the org URL (the issuer's origin) by
+    #: default, or a custom domain; its keys are at ``{this}/oauth2/v1/keys``.
+    universal_logout_issuer: str | None = None
+    #: OpenID Connect Back-Channel Logout: the path of the ``backchannel_logout_uri``
+    #: registered for the app; None (the default) turns it off. Needs ``session_store``.
+    backchannel_logout_path: str | None = None
 
     # Derived once in __post_init__; not arguments.
     callback_path: str = field(init=False, repr=False)
@@ -300,12 +342,40 @@ class Settings:
                 raise ConfigurationError(f"{path!r} must be an absolute path such as '/login'")
         if len(set(own)) != 3:
             raise ConfigurationError("login_path, logout_path and the callback path must differ")
+        endpoints = [
+            (name, getattr(self, name))
+            for name in ("universal_logout_path", "backchannel_logout_path")
+            if getattr(self, name) is not None
+        ]
+        for name, path in endpoints:
+            if not _clean_path(path):
+                raise ConfigurationError(
+                    f"{name} must be a clean absolute path such as "
+                    "'/.well-known/okta-universal-logout'"
+                )
+            if path in own:
+                raise ConfigurationError(
+                    f"{name} must differ from login_path, logout_path and the callback path"
+                )
+        if len(endpoints) == 2 and endpoints[0][1] == endpoints[1][1]:
+            raise ConfigurationError(
+                "universal_logout_path and backchannel_logout_path must differ"
+            )
+        if self.universal_logout_issuer is not None and not _issuer_url(
+            self.universal_logout_issuer
+        ):
+            raise ConfigurationError(
+                "universal_logout_issuer must be an https URL without path, query or "
+                "fragment, e.g. https://{org}.okta.com (http is allowed for localhost only)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``OKTA_ISSUER``, ``OKTA_CLIENT_ID``, ``OKTA_REDIRECT_URI``,
         ``OKTA_MW_SECRET_KEYS`` (comma-separated, oldest first) and the optional
-        ``OKTA_CLIENT_SECRET`` and ``OKTA_POST_LOGOUT_REDIRECT_URI``.
+        ``OKTA_CLIENT_SECRET``, ``OKTA_POST_LOGOUT_REDIRECT_URI``, ``OKTA_MW_SESSION_STORE``,
+        ``OKTA_MW_UNIVERSAL_LOGOUT_PATH``, ``OKTA_MW_UNIVERSAL_LOGOUT_ISSUER`` and
+        ``OKTA_MW_BACKCHANNEL_LOGOUT_PATH``.
 
         Keyword arguments override or add settings.
 
@@ -334,6 +404,9 @@ class Settings:
             "client_secret": "OKTA_CLIENT_SECRET",
             "post_logout_redirect_uri": "OKTA_POST_LOGOUT_REDIRECT_URI",
             "session_store": "OKTA_MW_SESSION_STORE",
+            "universal_logout_path": "OKTA_MW_UNIVERSAL_LOGOUT_PATH",
+            "universal_logout_issuer": "OKTA_MW_UNIVERSAL_LOGOUT_ISSUER",
+            "backchannel_logout_path": "OKTA_MW_BACKCHANNEL_LOGOUT_PATH",
         }
         for name, variable in optional.items():
             if env.get(variable):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._access_tokens import CURRENT_OUTCOME, AppOutcome
 from ._effects import Flow, T
-from ._flow import Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
+from ._flow import Decision, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
+from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_sync, new_sync_client
@@ -34,7 +36,10 @@ _STATUS_LINES = {
     400: "400 Bad Request",
     401: "401 Unauthorized",
     403: "403 Forbidden",
+    204: "204 No Content",
     405: "405 Method Not Allowed",
+    413: "413 Content Too Large",
+    422: "422 Unprocessable Content",
     500: "500 Internal Server Error",
     502: "502 Bad Gateway",
     503: "503 Service Unavailable",
@@ -138,9 +143,18 @@ class OktaMagicLinkWSGI:
         # Public paths are matched on PATH_INFO, the path the app routes on (see _flow).
         path = script_name + path_info or "/"
         cookie = environ.get("HTTP_COOKIE", "")
-        decision = self.core.signed_in(path, cookie) or self.core.decide_rest(
-            _facts(environ, path, path_info or "/", cookie)
-        )
+        decision: Decision | None = self.core.signed_in(path, cookie)
+        if decision is None:
+            facts = _facts(environ, path, path_info or "/", cookie)
+            if facts.method == "POST" and path in self.core.body_paths:
+                body = _bounded_body(environ)
+                if body is None:
+                    assert self.core.global_logout is not None
+                    decision = self.core.global_logout.too_large()
+                else:
+                    decision = self.core.decide_rest(replace(facts, body=body))
+            else:
+                decision = self.core.decide_rest(facts)
         if type(decision) is Exchange:
             if self._client is None:
                 self._client = new_sync_client(self.settings)
@@ -249,7 +263,33 @@ def _facts(environ: WSGIEnvironment, path: str, route_path: str, cookie: str) ->
         environ.get("HTTP_X_REQUESTED_WITH", ""),
         environ.get("HTTP_REFERER", ""),
         route_path=route_path,
+        authorization=environ.get("HTTP_AUTHORIZATION", ""),
+        content_type=environ.get("CONTENT_TYPE", ""),
     )
+
+
+def _bounded_body(environ: WSGIEnvironment) -> bytes | None:
+    """The request body, or None when it exceeds ``MAX_BODY_BYTES``: a larger
+    ``CONTENT_LENGTH`` is refused before reading, and never more than the cap + 1 is read."""
+    length = environ.get("CONTENT_LENGTH", "")
+    stream = environ["wsgi.input"]
+    if not length:
+        # PEP 3333: without CONTENT_LENGTH read nothing, unless the server ends the stream.
+        if not environ.get("wsgi.input_terminated"):
+            return b""
+        data: bytes = stream.read(MAX_BODY_BYTES + 1)
+        return data if len(data) <= MAX_BODY_BYTES else None
+    if not (length.isdigit() and int(length) <= MAX_BODY_BYTES):
+        return None
+    wanted = int(length)
+    chunks: list[bytes] = []
+    while wanted > 0:
+        chunk: bytes = stream.read(wanted)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        wanted -= len(chunk)
+    return b"".join(chunks)
 
 
 def _varying_on_cookie(start_response: StartResponse) -> StartResponse:
