@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +17,8 @@ import pytest
 
 from okta_magiclink_mw import Settings
 from okta_magiclink_mw._flow import MagicLinkCore
+from okta_magiclink_mw.stores import MemoryRecordStore
+from okta_magiclink_mw.testing import FakeOkta
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ENV = {
@@ -116,3 +121,174 @@ def test_wsgi_examples(example: str, factory: str, expected: str) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# -- examples/api_calls.py: a real sign-in against FakeOkta, in-process --------------------
+
+OKTA = "https://okta.example"
+APP = "https://app.example"
+LIFETIME = 300  # the access token's, set on FakeOkta's client
+_WIDGET_CONFIG = re.compile(r"Object\.assign\(\{el: \"#okta-sign-in-widget\"\}, (\{.*?\})\)")
+
+
+class SettableClock:
+    """Real time to start with; a test moves it forward (FakeOkta's and the app's)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class TokenGrants(httpx.AsyncBaseTransport):
+    """FakeOkta in-process, keeping the ``grant_type`` of every POST to ``/v1/token``."""
+
+    def __init__(self, fake: FakeOkta) -> None:
+        self._inner = fake.async_transport()
+        self.grants: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/v1/token"):
+            form = httpx.QueryParams((await request.aread()).decode())
+            self.grants.append(form.get("grant_type", ""))
+        return await self._inner.handle_async_request(request)
+
+
+class ApiCallsApp:
+    """examples/api_calls.py behind FakeOkta, with a browser's cookie jar."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.clock = SettableClock()
+        self.fake = FakeOkta(base_url=OKTA, clock=self.clock)
+        self.fake.add_user(email="ada@example.com", name="Ada Lovelace")
+        self.fake.add_client(
+            client_id="0oaApiCalls",
+            client_secret="api-calls-secret",
+            redirect_uris=[f"{APP}/login/callback"],
+            access_token_lifetime=LIFETIME,
+        )
+        for key, value in {
+            "OKTA_ISSUER": self.fake.issuer,
+            "OKTA_CLIENT_ID": "0oaApiCalls",
+            "OKTA_CLIENT_SECRET": "api-calls-secret",
+            "OKTA_MW_SCOPES": "openid profile email offline_access",
+        }.items():
+            monkeypatch.setenv(key, value)
+        self.okta_transport = TokenGrants(self.fake)
+        self.okta = httpx.AsyncClient(transport=self.okta_transport)
+        app = load("api_calls").app(
+            http_client=self.okta, clock=self.clock, session_store=MemoryRecordStore()
+        )
+        self.browser = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP)
+
+    async def widget(self, config: dict[str, Any]) -> str:
+        """The Sign-In Widget's conversation with Okta: the interaction code."""
+        okta = httpx.AsyncClient(transport=self.fake.async_transport(), base_url=OKTA)
+        idx = {"Accept": "application/json; okta-version=1.0.0"}
+        async with okta:
+            interact = await okta.post(
+                "/oauth2/default/v1/interact",
+                data={
+                    "client_id": config["clientId"],
+                    "scope": " ".join(config["scopes"]),
+                    "redirect_uri": config["redirectUri"],
+                    "code_challenge": config["codeChallenge"],
+                    "code_challenge_method": config["codeChallengeMethod"],
+                    "state": config["state"],
+                    "nonce": config["nonce"],
+                },
+            )
+            handle = interact.json()["interaction_handle"]
+            answer = await okta.post(
+                "/idp/idx/introspect", json={"interactionHandle": handle}, headers=idx
+            )
+            state_handle = answer.json()["stateHandle"]
+            authenticator = {"id": self.fake.info.email_authenticator_id, "methodType": "email"}
+            steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+                ("identify", lambda: {"identifier": "ada@example.com"}),
+                ("challenge", lambda: {"authenticator": authenticator}),
+                # The code from the email FakeOkta just sent.
+                ("challenge/answer", lambda: {"credentials": {"passcode": self.otp()}}),
+            ]
+            for path, body in steps:
+                answer = await okta.post(
+                    f"/idp/idx/{path}", json={**body(), "stateHandle": state_handle}, headers=idx
+                )
+                assert answer.status_code == 200, answer.text
+                state_handle = answer.json().get("stateHandle", state_handle)
+        fields = answer.json()["successWithInteractionCode"]["value"]
+        return str(next(f["value"] for f in fields if f["name"] == "interaction_code"))
+
+    def otp(self) -> str:
+        return self.fake.outbox[-1].otp
+
+    async def sign_in(self) -> None:
+        first = await self.browser.get("/profile")
+        assert first.status_code == 302, first.text
+        login = await self.browser.get(first.headers["location"])
+        match = _WIDGET_CONFIG.search(login.text)
+        assert match is not None, login.text
+        config = json.loads(match.group(1))
+        assert "offline_access" in config["scopes"]
+        code = await self.widget(config)
+        query = httpx.QueryParams({"interaction_code": code, "state": config["state"]})
+        landing = await self.browser.get(f"/login/callback?{query}")
+        assert (landing.status_code, landing.headers["location"]) == (302, "/profile")
+
+    async def aclose(self) -> None:
+        await self.browser.aclose()
+        await self.okta.aclose()
+
+
+@pytest.fixture
+async def api_calls(monkeypatch: pytest.MonkeyPatch) -> Any:
+    running = ApiCallsApp(monkeypatch)
+    try:
+        yield running
+    finally:
+        await running.aclose()
+
+
+@pytest.mark.anyio
+async def test_api_calls_example_shows_userinfo_and_refreshes_once(
+    api_calls: ApiCallsApp,
+) -> None:
+    await api_calls.sign_in()
+    page = await api_calls.browser.get("/profile")
+    assert page.status_code == 200, page.text
+    assert "<td>ada@example.com</td>" in page.text  # from Okta's userinfo
+    assert api_calls.okta_transport.grants == ["interaction_code"]
+    for cookie in api_calls.browser.cookies.jar:  # the token is in the store only
+        assert len(cookie.value or "") < 400
+
+    # Past the access token's expiry on both clocks: Okta would refuse the old token.
+    api_calls.clock.advance(LIFETIME + 1)
+    for _ in range(3):
+        page = await api_calls.browser.get("/profile")
+        assert page.status_code == 200, page.text
+        assert "<td>ada@example.com</td>" in page.text
+    assert api_calls.okta_transport.grants == ["interaction_code", "refresh_token"]
+
+
+@pytest.mark.anyio
+async def test_api_calls_example_after_a_deactivation_sends_the_person_to_sign_in(
+    api_calls: ApiCallsApp,
+) -> None:
+    await api_calls.sign_in()
+    api_calls.fake.deactivate_user("ada@example.com")
+    # The token in hand is revoked: userinfo refuses it, and the page says so, no more.
+    page = await api_calls.browser.get("/profile")
+    assert page.status_code == 502
+    assert "userinfo answered 401" in page.text
+    # Once it runs out, the refresh is refused (invalid_grant): the session is over.
+    api_calls.clock.advance(LIFETIME + 1)
+    page = await api_calls.browser.get("/profile")
+    assert page.status_code == 302
+    assert page.headers["location"].startswith("/login?")
+    assert api_calls.okta_transport.grants == ["interaction_code", "refresh_token"]
+    again = await api_calls.browser.get("/profile", headers={"Accept": "application/json"})
+    assert again.status_code == 401

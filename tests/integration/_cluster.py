@@ -8,7 +8,14 @@
         cluster.kill(0); cluster.restart(0)       # same port, new process
 
 - FakeOkta runs in this process (uvicorn in a thread), so tests read its outbox and its
-  request log directly (``cluster.token_posts()``).
+  request log directly (``cluster.token_posts()``), and the ``grant_type`` of every
+  token request (``cluster.grants()``, ``cluster.refresh_posts()``); a test may hold
+  refresh requests until its concurrent calls are in place
+  (:meth:`Cluster.refreshes_held_until`).
+- ``workers=2`` runs each ASGI instance as ``uvicorn --workers 2`` (a supervisor and its
+  worker processes); ``threads=`` sets waitress's threads. ``movable_clock=True`` gives
+  every instance the clock of FakeOkta (real time plus an offset in a file), so
+  :meth:`Cluster.advance` moves time for Okta and for the apps at once.
 - Each app instance is its own process in its own process group: ``python -m uvicorn
   --factory tests.integration._cluster_app:asgi_app`` (the demo's Starlette app in
   OktaMagicLink) or ``python -m waitress --call tests.integration._cluster_app:wsgi_app``
@@ -27,6 +34,7 @@ origins, as in :mod:`._stack`. The instances are also reachable directly at
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -41,17 +49,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okta_magiclink_mw import Settings
 from okta_magiclink_mw.testing import FakeOkta
 
-from ._cluster_app import SESSION_STORE_ENV, WIDGET_CSS_ENV, WIDGET_JS_ENV
+from ._cluster_app import (
+    ARRIVALS_ENV,
+    CLOCK_FILE_ENV,
+    SESSION_STORE_ENV,
+    WIDGET_CSS_ENV,
+    WIDGET_JS_ENV,
+)
 from ._stack import CLIENT_ID, CLIENT_SECRET, EMAIL, NAME, Browser, Clock, Stack, free_socket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,6 +187,10 @@ class Instance:
     env: Mapping[str, str]
     directory: Path
     proc: subprocess.Popen[bytes] | None = None
+    #: ASGI: uvicorn worker processes (1: the process itself serves). WSGI: ignored.
+    workers: int = 1
+    #: WSGI: waitress's threads. ASGI: ignored.
+    threads: int = 8
 
     @property
     def url(self) -> str:
@@ -192,9 +212,11 @@ class Instance:
                 *(python, "-m", "uvicorn", "--factory", "tests.integration._cluster_app:asgi_app"),
                 *("--host", "127.0.0.1", "--port", str(self.port)),
                 *("--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "2"),
+                *(("--workers", str(self.workers)) if self.workers > 1 else ()),
             ]
         return [
-            *(python, "-m", "waitress", f"--listen=127.0.0.1:{self.port}", "--threads=8"),
+            *(python, "-m", "waitress", f"--listen=127.0.0.1:{self.port}"),
+            f"--threads={self.threads}",
             # As behind any proxy: take the client's address and scheme from nginx.
             "--trusted-proxy=127.0.0.1",
             "--trusted-proxy-headers=x-forwarded-for x-forwarded-proto x-forwarded-host",
@@ -211,8 +233,10 @@ class Instance:
 
         def ready() -> bool:
             answer = httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
-            # The pid proves this is the new process, not a dying old one.
-            return answer.status_code == 200 and answer.json()["pid"] == proc.pid
+            # The pid proves this is the new process, not a dying old one (with uvicorn
+            # --workers, the answer comes from a worker whose parent is the process).
+            seen = answer.json() if answer.status_code == 200 else {}
+            return proc.pid in (seen.get("pid"), seen.get("ppid"))
 
         wait_until(ready, what=f"{self.kind} instance {self.index}", proc=proc, log=self.log)
 
@@ -347,6 +371,57 @@ class RedisServer:
         stop(self.proc, signal.SIGTERM)
 
 
+class TokenLog:
+    """FakeOkta, keeping the ``grant_type`` of every POST to ``/v1/token``; it can hold
+    the refresh grants until a condition holds (see :meth:`Cluster.refreshes_held_until`)."""
+
+    #: A held refresh gives up waiting after this long (and says so in ``hold_timed_out``).
+    HOLD_TIMEOUT = 10.0
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.grants: list[str] = []
+        self.hold: Callable[[], bool] | None = None
+        self.hold_timed_out = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].endswith("/v1/token")
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        grant = parse_qs(body.decode("latin-1")).get("grant_type", [""])[0]
+        self.grants.append(grant)
+        hold = self.hold
+        if grant == "refresh_token" and hold is not None:
+            await self._wait(hold)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _wait(self, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.HOLD_TIMEOUT
+        while not await asyncio.to_thread(condition):
+            if time.monotonic() > deadline:
+                self.hold_timed_out = True
+                return
+            await asyncio.sleep(0.005)
+
+
 # -- the cluster -------------------------------------------------------------------------
 
 
@@ -358,6 +433,12 @@ class Cluster(Stack):
     nginx: Nginx | None = None
     redis: RedisServer | None = None
     directory: Path = Path()
+    token_log: TokenLog | None = None
+    #: Set with ``movable_clock=True``: the offset every instance adds to real time.
+    clock_file: Path | None = None
+
+    #: The Redis key each ``/api/token`` call increments before asking for its token.
+    ARRIVALS_KEY = "omw-test:arrivals"
 
     def url(self, index: int | None = None) -> str:
         """nginx's URL, or with an index that instance's own."""
@@ -402,10 +483,57 @@ class Cluster(Stack):
         """The sign-out button: a same-origin POST to /logout."""
         return browser.http.post(f"{self.url(at)}/logout", headers={"Origin": self.app_url})
 
+    def grants(self) -> list[str]:
+        """The ``grant_type`` of every token request FakeOkta received, in order."""
+        assert self.token_log is not None
+        return list(self.token_log.grants)
+
+    def refresh_posts(self) -> int:
+        """How many ``grant_type=refresh_token`` requests FakeOkta received."""
+        return self.grants().count("refresh_token")
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward for FakeOkta and for every instance (``movable_clock=True``)."""
+        assert self.clock_file is not None, "start the cluster with movable_clock=True"
+        self.clock.offset += seconds
+        write_offset(self.clock_file, self.clock.offset)
+
+    def arrivals(self) -> int:
+        """How many ``/api/token`` calls reached the apps since :meth:`reset_arrivals`."""
+        assert self.redis is not None, "arrivals are counted in Redis"
+        reply = self.redis.command("GET", self.ARRIVALS_KEY)
+        if reply.startswith(b"$-1"):
+            return 0
+        return int(reply.split(b"\r\n")[1])
+
+    def reset_arrivals(self) -> None:
+        assert self.redis is not None
+        self.redis.command("DEL", self.ARRIVALS_KEY)
+
+    @contextlib.contextmanager
+    def refreshes_held_until(self, condition: Callable[[], bool]) -> Iterator[TokenLog]:
+        """Inside, FakeOkta holds each refresh grant until ``condition()`` is true (polled
+        every 5 ms, at most :attr:`TokenLog.HOLD_TIMEOUT`): concurrent callers are all in
+        place while the first one's refresh is in flight. Check ``hold_timed_out``."""
+        log = self.token_log
+        assert log is not None
+        log.hold, log.hold_timed_out = condition, False
+        try:
+            yield log
+        finally:
+            log.hold = None
+
     def logs(self) -> str:
         """Every log of the cluster, for a failure message."""
         paths = sorted(self.directory.glob("*.log")) + sorted(self.directory.glob("*.out"))
         return "\n".join(f"--- {p.name}\n{tail(p)}" for p in paths)
+
+
+def write_offset(path: Path, offset: float) -> None:
+    """Replace the clock file in one step: a reader never sees it half written."""
+    partial = path.with_suffix(".tmp")
+    partial.write_text(repr(offset))
+    partial.replace(path)
 
 
 def session_cookie(browser: Browser) -> str:
@@ -462,11 +590,16 @@ def running_cluster(
     instances: int = 2,
     redis: bool = False,
     env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    threads: int = 8,
+    movable_clock: bool = False,
+    okta_client: Mapping[str, Any] | None = None,
 ) -> Iterator[Cluster]:
     """FakeOkta, (a redis-server,) ``instances`` processes of the app, nginx in front.
 
     Everything starts at once and is waited for together; everything is stopped on the
-    way out, whatever happened inside.
+    way out, whatever happened inside. ``okta_client`` are more arguments of FakeOkta's
+    ``add_client`` (``access_token_lifetime=``, ``refresh_token_rotation=``...).
     """
     from ._stack import uvicorn_server
 
@@ -485,8 +618,10 @@ def running_cluster(
             client_secret=CLIENT_SECRET,
             redirect_uris=[f"{app_url}/login/callback"],
             post_logout_redirect_uris=[f"{app_url}/"],
+            **(okta_client or {}),
         )
-        cleanup.enter_context(uvicorn_server(fake, okta_sock))
+        token_log = TokenLog(fake)
+        cleanup.enter_context(uvicorn_server(token_log, okta_sock))
 
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTA_")}
         child_env.update(
@@ -507,9 +642,18 @@ def running_cluster(
             cleanup.callback(store.stop)
             store.spawn()
             child_env[SESSION_STORE_ENV] = store.url
+            child_env[ARRIVALS_ENV] = Cluster.ARRIVALS_KEY
+        clock_file: Path | None = None
+        if movable_clock:
+            clock_file = directory / "clock"
+            write_offset(clock_file, clock.offset)
+            child_env[CLOCK_FILE_ENV] = str(clock_file)
         child_env.update(env or {})
 
-        apps = [Instance(kind, i, free_port(), child_env, directory) for i in range(instances)]
+        apps = [
+            Instance(kind, i, free_port(), child_env, directory, workers=workers, threads=threads)
+            for i in range(instances)
+        ]
         for app in apps:
             cleanup.callback(app.stop)
             app.spawn()
@@ -537,4 +681,6 @@ def running_cluster(
             nginx=nginx,
             redis=store,
             directory=directory,
+            token_log=token_log,
+            clock_file=clock_file,
         )

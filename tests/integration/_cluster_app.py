@@ -4,14 +4,24 @@
 ``python -m waitress --call tests.integration._cluster_app:wsgi_app``, with the OKTA_*
 variables of :meth:`Settings.from_env` set. Imports stay light: this is what each child
 process loads before it can answer.
+
+Besides the pages, ``/api/token`` hands out what the person's access token hashes to
+(never the token) with the pid that served it; ``?min_valid=`` is passed on. For the
+token tests the harness may also set a clock file (:data:`CLOCK_FILE_ENV`: the app's
+clock is real time plus the offset written there, so a test moves every process's
+time with FakeOkta's) and an arrivals key (:data:`ARRIVALS_ENV`: each ``/api/token``
+call counts itself in Redis before it asks for the token, so a test knows when all
+its concurrent calls are inside the apps).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from okta_magiclink_mw import Settings
@@ -21,6 +31,34 @@ SESSION_STORE_ENV = "OKTA_MW_SESSION_STORE"
 STORE_GRACE_ENV = "OKTA_MW_STORE_GRACE"
 WIDGET_JS_ENV = "OKTA_MW_TEST_WIDGET_JS_URL"
 WIDGET_CSS_ENV = "OKTA_MW_TEST_WIDGET_CSS_URL"
+CLOCK_FILE_ENV = "OKTA_MW_TEST_CLOCK_FILE"
+ARRIVALS_ENV = "OKTA_MW_TEST_ARRIVALS_KEY"
+
+
+def clock_from_env() -> Callable[[], float]:
+    """``time.time``, or with :data:`CLOCK_FILE_ENV` real time plus the file's offset
+    (read on every call: a test moves it while the processes run)."""
+    path = os.environ.get(CLOCK_FILE_ENV)
+    if not path:
+        return time.time
+
+    def clock() -> float:
+        with open(path) as file:
+            text = file.read()
+        return time.time() + float(text or 0)
+
+    return clock
+
+
+def token_answer(token: str) -> dict[str, Any]:
+    """What ``/api/token`` answers: who served it, and the token's hash only."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return {"pid": os.getpid(), "ppid": os.getppid(), "token_sha256": digest}
+
+
+def min_valid(query: Mapping[str, str]) -> float:
+    value = query.get("min_valid")
+    return 60.0 if value is None else float(value)
 
 
 def settings_from_env() -> Settings:
@@ -61,6 +99,10 @@ def asgi_app() -> Any:
 
     from okta_magiclink_mw import OktaMagicLink
     from okta_magiclink_mw._demo import _home, _reports
+    from okta_magiclink_mw.asgi import access_token
+
+    arrivals = os.environ.get(ARRIVALS_ENV)
+    counter: list[Any] = []  # a redis.asyncio client, made in the worker's own loop
 
     async def whoami(request: Request) -> JSONResponse:
         user = request.user
@@ -69,11 +111,21 @@ def asgi_app() -> Any:
         return JSONResponse({"pid": os.getpid(), "user": user.email or user.identity, **echo})
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"pid": os.getpid()})
+        return JSONResponse({"pid": os.getpid(), "ppid": os.getppid()})
+
+    async def api_token(request: Request) -> JSONResponse:
+        if arrivals:
+            if not counter:
+                import redis.asyncio
+
+                counter.append(redis.asyncio.Redis.from_url(os.environ[SESSION_STORE_ENV]))
+            await counter[0].incr(arrivals)
+        token = await access_token(request, min_valid=min_valid(request.query_params))
+        return JSONResponse(token_answer(token))
 
     routes = [Route("/", _home), Route("/reports", _reports), Route("/whoami", whoami)]
-    app = Starlette(routes=[*routes, Route("/health", health)])
-    return OktaMagicLink(app, settings_from_env())
+    app = Starlette(routes=[*routes, Route("/health", health), Route("/api/token", api_token)])
+    return OktaMagicLink(app, settings_from_env(), clock=clock_from_env())
 
 
 def wsgi_app() -> Any:
@@ -81,7 +133,10 @@ def wsgi_app() -> Any:
     from flask import Flask, jsonify, request
 
     from okta_magiclink_mw import OktaMagicLinkWSGI
+    from okta_magiclink_mw.wsgi import access_token
 
+    arrivals = os.environ.get(ARRIVALS_ENV)
+    counter: list[Any] = []
     app = Flask("cluster")
 
     @app.get("/")
@@ -106,7 +161,19 @@ def wsgi_app() -> Any:
 
     @app.get("/health")
     def health() -> Any:
-        return jsonify(pid=os.getpid())
+        return jsonify(pid=os.getpid(), ppid=os.getppid())
 
-    app.wsgi_app = OktaMagicLinkWSGI(app.wsgi_app, settings_from_env())  # type: ignore[method-assign]
+    @app.get("/api/token")
+    def api_token() -> Any:
+        if arrivals:
+            if not counter:
+                import redis
+
+                counter.append(redis.Redis.from_url(os.environ[SESSION_STORE_ENV]))
+            counter[0].incr(arrivals)
+        token = access_token(request.environ, min_valid=min_valid(request.args))
+        return jsonify(token_answer(token))
+
+    middleware = OktaMagicLinkWSGI(app.wsgi_app, settings_from_env(), clock=clock_from_env())
+    app.wsgi_app = middleware  # type: ignore[method-assign]
     return app
