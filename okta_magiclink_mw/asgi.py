@@ -174,7 +174,18 @@ class OktaMagicLink:
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
             if self._tokens_kept and authenticated:
-                await self._app_with_tokens(scope, receive, send, vary)  # one wrapper for both
+                # The app may fail on a token call: one wrapper for that and for Vary.
+                guard = _Guard()
+                reset = CURRENT_OUTCOME.set(guard)
+                try:
+                    await self.app(scope, receive, _guarded(send, guard, vary, self.core, scope))
+                except MagicLinkError as exc:
+                    if exc is not guard.failure or guard.started:
+                        raise
+                    if not guard.replaced:
+                        await _respond(send, self.core.app_failed(_facts(scope), exc))
+                finally:
+                    CURRENT_OUTCOME.reset(reset)
             elif vary:
                 await self.app(scope, receive, _varying_on_cookie(send))
             else:
@@ -182,25 +193,6 @@ class OktaMagicLink:
             return
         assert type(decision) is Respond
         await _respond(send, decision)
-
-    async def _app_with_tokens(
-        self, scope: Scope, receive: Receive, send: Send, vary: bool
-    ) -> None:
-        """Call the app; if it fails on an access token (the session ended, Okta is down),
-        answer in its place, unless it already sent a response of its own that is not
-        the 500 a framework made of the failure (Starlette sends that, then re-raises).
-        ``vary`` adds ``Vary: Cookie`` to the app's response, as _varying_on_cookie does."""
-        guard = _Guard(send, vary, self.core, scope)
-        reset = CURRENT_OUTCOME.set(guard)
-        try:
-            await self.app(scope, receive, guard.send)
-        except MagicLinkError as exc:
-            if exc is not guard.failure or guard.started:
-                raise
-            if not guard.replaced:
-                await _respond(send, self.core.app_failed(_facts(scope), exc))
-        finally:
-            CURRENT_OUTCOME.reset(reset)
 
     async def _start_listening(self) -> None:
         """Hear of sign-outs on every instance: a task of the server's event loop."""
@@ -262,28 +254,37 @@ class OktaMagicLink:
 
 
 class _Guard(AppOutcome):
-    """The app's ``send`` while it may fail on a token call (see _app_with_tokens)."""
+    """What happened to one request whose app may fail on a token call: if it does (the
+    session ended, Okta is down), the middleware answers in its place, unless the app
+    already sent a response of its own that is not the 500 a framework made of the
+    failure (Starlette sends that, then re-raises)."""
 
-    __slots__ = ("_core", "_scope", "_send", "_vary", "replaced", "started")
+    __slots__ = ("replaced", "started")
 
-    def __init__(self, send: Send, vary: bool, core: MagicLinkCore, scope: Scope) -> None:
+    def __init__(self) -> None:
         self.failure = None
-        self._send, self._vary, self._core, self._scope = send, vary, core, scope
         self.started = self.replaced = False
 
-    async def send(self, message: Message) -> None:
-        if self.replaced:
+
+def _guarded(send: Send, guard: _Guard, vary: bool, core: MagicLinkCore, scope: Scope) -> Send:
+    """The app's ``send`` under a :class:`_Guard`; adds ``Vary: Cookie`` when ``vary``, as
+    _varying_on_cookie does (one wrapper for both)."""
+
+    async def send_guarded(message: Message) -> None:
+        if guard.replaced:
             return  # the rest of the app's 500 page
         if message["type"] == "http.response.start":
-            failure = self.failure
+            failure = guard.failure
             if failure is not None and message["status"] >= 500:
-                self.replaced = True
-                await _respond(self._send, self._core.app_failed(_facts(self._scope), failure))
+                guard.replaced = True
+                await _respond(send, core.app_failed(_facts(scope), failure))
                 return
-            self.started = True
-            if self._vary:
+            guard.started = True
+            if vary:
                 message["headers"] = [*message.get("headers", ()), _VARY_COOKIE]
-        await self._send(message)
+        await send(message)
+
+    return send_guarded
 
 
 async def access_token(request: Any, *, min_valid: float = 60) -> str:
