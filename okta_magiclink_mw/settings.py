@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import _environment
 from ._identity_headers import header_patterns
 from .errors import ConfigurationError
 
@@ -371,56 +372,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``OKTA_ISSUER``, ``OKTA_CLIENT_ID``, ``OKTA_REDIRECT_URI``,
-        ``OKTA_MW_SECRET_KEYS`` (comma-separated, oldest first) and the optional
-        ``OKTA_CLIENT_SECRET``, ``OKTA_POST_LOGOUT_REDIRECT_URI``, ``OKTA_MW_SESSION_STORE``,
-        ``OKTA_MW_UNIVERSAL_LOGOUT_PATH``, ``OKTA_MW_UNIVERSAL_LOGOUT_ISSUER`` and
-        ``OKTA_MW_BACKCHANNEL_LOGOUT_PATH``.
+        """Build settings from the environment: every setting has a variable (the README's
+        settings table lists them), e.g. ``OKTA_ISSUER``, ``OKTA_CLIENT_ID``,
+        ``OKTA_REDIRECT_URI`` and ``OKTA_MW_SECRET_KEYS`` (comma-separated, oldest first),
+        which are required. Lists are comma-separated; flags are true/false.
 
-        Keyword arguments override or add settings.
+        Keyword arguments override or add settings (and need no variable).
 
-        :raises ConfigurationError: naming the first missing variable.
+        :raises ConfigurationError: naming the first missing or malformed variable.
         """
         env = os.environ if environ is None else environ
-        required = {
-            "issuer": "OKTA_ISSUER",
-            "client_id": "OKTA_CLIENT_ID",
-            "redirect_uri": "OKTA_REDIRECT_URI",
-            "secret_keys": "OKTA_MW_SECRET_KEYS",
-        }
-        values: dict[str, Any] = {}
-        for name, variable in required.items():
-            if name in overrides:
-                continue
-            value = env.get(variable, "").strip()
-            if not value:
-                raise ConfigurationError(f"environment variable {variable} is not set")
-            values[name] = value
-        if "secret_keys" in values:
-            values["secret_keys"] = [
-                k.strip() for k in values["secret_keys"].split(",") if k.strip()
-            ]
-        optional = {
-            "client_secret": "OKTA_CLIENT_SECRET",
-            "post_logout_redirect_uri": "OKTA_POST_LOGOUT_REDIRECT_URI",
-            "session_store": "OKTA_MW_SESSION_STORE",
-            "universal_logout_path": "OKTA_MW_UNIVERSAL_LOGOUT_PATH",
-            "universal_logout_issuer": "OKTA_MW_UNIVERSAL_LOGOUT_ISSUER",
-            "backchannel_logout_path": "OKTA_MW_BACKCHANNEL_LOGOUT_PATH",
-        }
-        for name, variable in optional.items():
-            if env.get(variable):
-                values[name] = env[variable]
-        for name, variable in (
-            ("store_grace", "OKTA_MW_STORE_GRACE"),
-            ("revalidate_every", "OKTA_MW_REVALIDATE_EVERY"),
-        ):
-            if env.get(variable):
-                try:
-                    values[name] = float(env[variable])
-                except ValueError:
-                    raise ConfigurationError(f"{variable} must be a number of seconds") from None
-        if env.get("OKTA_MW_SCOPES"):
-            values["scopes"] = env["OKTA_MW_SCOPES"].replace(",", " ").split()
+        values = _environment.read(env, skip=frozenset(overrides))
         values.update(overrides)
         return cls(**values)

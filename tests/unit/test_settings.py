@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from okta_magiclink_mw import ConfigurationError, Settings
+from okta_magiclink_mw import ConfigurationError, Settings, _environment
 from tests.conftest import make_settings
 
 GOOD_ENV = {
@@ -120,6 +121,58 @@ def test_from_env_overrides_and_missing(monkeypatch: pytest.MonkeyPatch) -> None
     for key, value in GOOD_ENV.items():
         monkeypatch.setenv(key, value)
     assert Settings.from_env().client_id == "cid"
+
+
+def test_every_setting_has_an_environment_variable() -> None:
+    """The forward-auth server is configured from the environment alone: a setting
+    without a variable could not be set there, so adding one fails here until it has."""
+    init_fields = {f.name for f in dataclasses.fields(Settings) if f.init}
+    named = set(_environment.REQUIRED) | set(_environment.OPTIONAL)
+    assert init_fields - _environment.CODE_ONLY == named
+    variables = [_environment.variable_of(name) for name in named]
+    assert len(set(variables)) == len(variables)
+    assert all(v and v.startswith("OKTA_") for v in variables)
+    assert _environment.variable_of("login_page") is None
+
+
+def test_from_env_reads_every_kind_of_value() -> None:
+    s = Settings.from_env(
+        {
+            **GOOD_ENV,
+            "OKTA_MW_PUBLIC_PATHS": "/health, /static/,",
+            "OKTA_MW_SESSION_MAX_AGE": "7200",
+            "OKTA_MW_MAX_TRANSACTIONS": "3",
+            "OKTA_MW_COOKIE_SECURE": "auto",
+            "OKTA_MW_REQUIRE_VERIFIED_EMAIL": "Yes",
+            "OKTA_MW_ALLOW_INSECURE_HTTP": "off",
+            "OKTA_MW_SCOPES": "openid email, profile",
+            "OKTA_MW_LOGIN_PATH": "",
+        }
+    )
+    assert tuple(s.public_paths) == ("/health", "/static/")
+    assert s.session_max_age == 7200
+    assert s.max_transactions == 3
+    assert s.cookie_secure is None
+    assert s.require_verified_email is True
+    assert s.allow_insecure_http is False
+    assert tuple(s.scopes) == ("openid", "email", "profile")
+    assert s.login_path == "/login"  # empty means unset
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("OKTA_MW_SESSION_MAX_AGE", "a day", "number of seconds"),
+        ("OKTA_MW_MAX_TRANSACTIONS", "2.5", "whole number"),
+        ("OKTA_MW_REQUIRE_VERIFIED_EMAIL", "maybe", "true or false"),
+        ("OKTA_MW_COOKIE_SECURE", "sometimes", "true or false"),
+    ],
+)
+def test_from_env_names_the_malformed_variable(variable: str, raw: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**GOOD_ENV, variable: raw})
+    assert variable in str(info.value)
+    assert message in str(info.value)
 
 
 def test_frozen() -> None:
