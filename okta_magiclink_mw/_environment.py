@@ -90,6 +90,7 @@ OPTIONAL: dict[str, tuple[str, Parse]] = {
     "widget_version": ("OKTA_MW_WIDGET_VERSION", text),
     "widget_js_url": ("OKTA_MW_WIDGET_JS_URL", text),
     "widget_css_url": ("OKTA_MW_WIDGET_CSS_URL", text),
+    "widget_assets_url": ("OKTA_MW_WIDGET_ASSETS_URL", text),
     "require_verified_email": ("OKTA_MW_REQUIRE_VERIFIED_EMAIL", flag),
     "websocket_origins": ("OKTA_MW_WEBSOCKET_ORIGINS", items),
     "allow_insecure_http": ("OKTA_MW_ALLOW_INSECURE_HTTP", flag),

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -29,6 +30,7 @@ from ._sealing import Sealer
 from ._server_sessions import ServerSessions, SessionHandle
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
 from ._transactions import SpentStates, Transaction, TransactionJar
+from ._widget import labels_source
 from .errors import (
     BadRequest,
     ConfigurationError,
@@ -185,6 +187,15 @@ class MagicLinkCore:
                 leeway=s.leeway,
                 secure=s.secure_cookies,
                 store=revoked,
+            )
+        if s.post_logout_redirect_uri is None:
+            logger.warning(
+                "post_logout_redirect_uri is not set: after signing out, Okta leaves people on "
+                "its own sign-in page. Set it (OKTA_POST_LOGOUT_REDIRECT_URI) to a page of this "
+                "app, e.g. %s/, and register that URL in the Okta admin console: Applications "
+                "> your app > General > Sign-out redirect URIs",
+                s.app_origin,
+                extra={"event": "startup.no_post_logout_redirect"},
             )
         self._deployment = deployment
         self.transactions = TransactionJar(
@@ -500,24 +511,49 @@ class MagicLinkCore:
             "clientId": s.client_id,
             "redirectUri": s.redirect_uri,
             "state": txn.state,
+            # Okta echoes it in the ID token, which must carry it (R5, #73); only the Gen2
+            # widget from 6.8.0 on forwards it (checked by Settings).
             "nonce": txn.nonce,
             "scopes": list(s.scopes),
             "codeChallenge": txn.code_challenge,
             "codeChallengeMethod": "S256",
-            "useInteractionCodeFlow": True,
+            # Where the widget fetches its language files; the CSP allows exactly that.
+            "assets": {"baseUrl": s.widget_base_url},
         }
         if otp is not None:
             config["otp"] = otp
         nonce = pages.new_nonce()
         page = WidgetPage(
-            config, pages.script_json(config), self._widget_js, self._widget_css, nonce
+            MappingProxyType(config),
+            pages.script_json(config),
+            self._widget_js,
+            self._widget_css,
+            nonce,
+            pages.otp_notice(otp),
         )
+        body = pages.login_page(page, s.login_page)
+        if s.login_page is not None and (dropped := pages.dropped_keys(body, page)):
+            logger.error(
+                "login_page does not pass the widget config unchanged: %s missing, so Okta's "
+                "answer could never match this sign-in (hand config_json to new OktaSignIn "
+                "as it is)",
+                ", ".join(dropped),
+                extra={"event": "login_page.config_dropped", "keys": dropped},
+            )
+            raise SignInError(
+                "The sign-in page is not set up correctly.",
+                code="login_page_misconfigured",
+                status=500,
+            )
         csp = pages.widget_csp(
-            nonce, issuer=s.issuer, asset_urls=(self._widget_js, self._widget_css)
+            nonce,
+            issuer=s.issuer,
+            asset_urls=(self._widget_js, self._widget_css),
+            labels_url=labels_source(s.widget_base_url),
         )
         headers = pages.security_headers(csp)
         headers.append(("content-type", "text/html; charset=utf-8"))
-        return Respond(200, headers, pages.login_page(page, s.login_page))
+        return Respond(200, headers, body)
 
     def _callback(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Flow[Respond]:
         s = self.settings

@@ -221,15 +221,33 @@ class OktaConversation:
         return key
 
 
+#: The likely cause of a failure whose reason has one in practice, logged with it.
+HINTS: dict[str, str] = {
+    "id_token: nonce mismatch": (
+        "the Sign-In Widget did not send this sign-in's nonce to Okta: is the login page "
+        "loading a Gen3 widget bundle (okta-sign-in.next.js) or a release older than 6.8.0, "
+        "or is a custom login_page dropping 'nonce' from the widget config?"
+    ),
+}
+
+
 def _warn(event: str, exc: BaseException) -> None:
-    """Log an Okta failure once at WARNING with its fixed-phrase reason (never a secret)."""
+    """Log an Okta failure once at WARNING with its fixed-phrase reason (never a secret),
+    and the likely cause when the reason has one (:data:`HINTS`)."""
     # The notes are the fixed phrases _tokens._fail and _call attach; nothing upstream.
     reason = "; ".join(getattr(exc, "__notes__", ())) or type(exc).__name__
+    hint = HINTS.get(reason)
     logger.warning(
-        "okta sign-in failure %s: %s",
+        "okta sign-in failure %s: %s%s",
         event,
         reason,
-        extra={"event": event, "reason": reason, "code": getattr(exc, "code", None)},
+        f" (hint: {hint})" if hint else "",
+        extra={
+            "event": event,
+            "reason": reason,
+            "code": getattr(exc, "code", None),
+            "hint": hint,
+        },
     )
 
 

@@ -54,14 +54,22 @@ def strict_csp(nonce: str) -> str:
     )
 
 
-def widget_csp(nonce: str, *, issuer: str, asset_urls: tuple[str, ...]) -> str:
-    """The login page runs the widget from its CDN and lets it talk to the Okta org."""
+def widget_csp(
+    nonce: str, *, issuer: str, asset_urls: tuple[str, ...], labels_url: str | None = None
+) -> str:
+    """The login page runs the widget from its CDN and lets it talk to the Okta org.
+
+    ``labels_url`` is the folder the widget fetches its language files from (its
+    ``assets.baseUrl`` + ``/labels/json/``, ``src/util/Bundles.ts``): ``connect-src``
+    allows that folder only, not the rest of its origin.
+    """
     okta = _origin(issuer)
     assets = " ".join(sorted({_origin(u) for u in asset_urls} | {okta}))
+    connect = f"'self' {okta}" + (f" {labels_url}" if labels_url else "")
     return (
         f"default-src 'self'; script-src 'nonce-{nonce}' {assets}; "
         f"style-src 'self' 'unsafe-inline' {assets}; img-src 'self' data: {assets}; "
-        f"font-src 'self' data: {assets}; connect-src 'self' {okta}; frame-src {okta}; "
+        f"font-src 'self' data: {assets}; connect-src {connect}; frame-src {okta}; "
         f"form-action 'self' {okta}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 
@@ -98,13 +106,35 @@ _DEFAULT_LOGIN_PAGE = Template(
 <link rel=stylesheet href="$widget_css_url">
 <style>body{margin:0;background:#f4f5f7;font-family:system-ui,sans-serif}
 #okta-sign-in-widget{margin-top:8vh}</style></head><body>
-<div id=okta-sign-in-widget></div>
+$otp_notice<div id=okta-sign-in-widget></div>
 <script nonce="$script_nonce" src="$widget_js_url"></script>
 <script nonce="$script_nonce">
 new OktaSignIn(Object.assign({el: "#okta-sign-in-widget"}, $widget_config)).showSignInAndRedirect()
   .catch(function (err) { console.error("Okta Sign-In Widget:", err && err.name); });
 </script></body></html>"""
 )
+
+
+def otp_notice(otp: str | None) -> str:
+    """The magic link's code, shown beside the widget: the widget finishes the link only
+    when its own storage still holds the sign-in (``emailVerifyCallback.ts``); when it
+    does not (cleared, partitioned, pruned), it asks for the code in the original tab."""
+    if otp is None:
+        return ""
+    return (
+        # Inline styles, so the box looks the same in a custom template ($otp_notice).
+        '<p id=omw-otp role=status style="max-width:25rem;margin:4vh auto -4vh;'
+        "background:#fff;border-radius:6px;padding:.75rem 1rem;font:15px/1.5 system-ui,"
+        'sans-serif;box-shadow:0 1px 3px rgba(0,0,0,.12)">Your code: <strong '
+        'id=omw-otp-code style="font:600 1.25rem ui-monospace,Menlo,Consolas,monospace;'
+        f'letter-spacing:.15em;user-select:all">{escape(otp)}</strong><br>If the sign-in '
+        "box asks for a code, or says to go back to where you started, enter this one "
+        "there.</p>"
+    )
+
+
+#: The sign-in's own values in the widget config: a page that leaves one out cannot work.
+SIGN_IN_KEYS = ("state", "nonce", "codeChallenge")
 
 
 def login_page(page: WidgetPage, custom: LoginPage | None) -> bytes:
@@ -117,7 +147,17 @@ def login_page(page: WidgetPage, custom: LoginPage | None) -> bytes:
         widget_js_url=escape(page.widget_js_url),
         widget_css_url=escape(page.widget_css_url),
         script_nonce=page.script_nonce,
+        otp_notice=page.otp_notice,
     ).encode()
+
+
+def dropped_keys(body: bytes, page: WidgetPage) -> list[str]:
+    """The sign-in values of ``page.config`` that a custom page's HTML does not contain.
+
+    They are random URL-safe strings, which HTML, JSON and URL escaping all leave as they
+    are, so a page that hands the widget its config contains each of them verbatim.
+    """
+    return [key for key in SIGN_IN_KEYS if str(page.config[key]).encode() not in body]
 
 
 _COPY_SCRIPT = """

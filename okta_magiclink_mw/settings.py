@@ -5,21 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from string import Template
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _environment
+from . import _environment, _widget
 from ._identity_headers import header_patterns
 from .errors import ConfigurationError
 
-#: The Okta Sign-In Widget release the login page loads by default.
+#: The Okta Sign-In Widget release the login page loads by default (Gen2, 6.8.0 or later:
+#: older releases and the Gen3 bundle do not send the sign-in's nonce to Okta).
 DEFAULT_WIDGET_VERSION = "7.49.0"
-_CDN = "https://global.oktacdn.com/okta-signin-widget"
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 #: A page provider: either an HTML template string (``string.Template`` syntax, with
-#: ``$widget_config``, ``$widget_js_url``, ``$widget_css_url`` and ``$script_nonce``), or a
-#: callable that receives the widget configuration and the asset URLs and returns HTML.
+#: ``$widget_config``, ``$widget_js_url``, ``$widget_css_url``, ``$script_nonce`` and
+#: ``$otp_notice``), or a callable that receives a :class:`WidgetPage` and returns HTML.
+#: Either way the page must hand the widget the configuration unchanged (see
+#: :class:`WidgetPage`): a template without ``$widget_config`` is refused by ``Settings``,
+#: and a page that leaves out the sign-in's ``state``, ``nonce`` or ``codeChallenge`` is
+#: answered with a 500 page and an ERROR log (``login_page.config_dropped``).
 LoginPage = str | Callable[["WidgetPage"], str]
 
 
@@ -27,10 +32,18 @@ LoginPage = str | Callable[["WidgetPage"], str]
 class WidgetPage:
     """What a custom login page needs to host the Okta Sign-In Widget.
 
-    ``config`` is the exact object to pass to ``new OktaSignIn(config)``;
-    ``config_json`` is the same, already serialised and safe to put inside a
-    ``<script>`` element. Put ``nonce="{script_nonce}"`` on your inline script: the
-    page's Content-Security-Policy only runs scripts that carry it.
+    ``config_json`` is the object to pass, unchanged, to ``new OktaSignIn(...)``: already
+    serialised and safe to put inside a ``<script>`` element, e.g.
+    ``new OktaSignIn(Object.assign({el: "#w"}, CONFIG_JSON))``. Add your own options
+    around it as that line does; never drop or rewrite its keys. It carries this sign-in's
+    ``state``, ``nonce`` and PKCE ``codeChallenge``: without them the widget makes up its
+    own and Okta's answer cannot be matched to the sign-in (every sign-in then fails with
+    a nonce or state mismatch). ``config`` is the same, read-only, for reading.
+
+    Put ``nonce="{script_nonce}"`` on your inline script: the page's
+    Content-Security-Policy only runs scripts that carry it. ``otp_notice`` is a small
+    escaped HTML box with the code of the magic link being finished (empty otherwise):
+    show it next to the widget, for when the widget cannot finish the link itself.
     """
 
     config: Mapping[str, Any]
@@ -38,6 +51,7 @@ class WidgetPage:
     widget_js_url: str
     widget_css_url: str
     script_nonce: str
+    otp_notice: str = ""
 
 
 def _seconds(name: str, value: float, *, minimum: float = 0.0) -> None:
@@ -132,9 +146,18 @@ class Settings:
     leeway: float = 60
     #: None: Secure cookies exactly when redirect_uri is https.
     cookie_secure: bool | None = None
+    #: The Okta Sign-In Widget release loaded from Okta's CDN: Gen2, 6.8.0 or later (older
+    #: releases do not send the sign-in's nonce to Okta, and are refused).
     widget_version: str = DEFAULT_WIDGET_VERSION
+    #: The widget's bundle and style sheet, to host them yourself: the Gen2 bundle
+    #: ``okta-sign-in.min.js`` (the Gen3 ``okta-sign-in.next.js`` is refused, see above).
     widget_js_url: str | None = None
     widget_css_url: str | None = None
+    #: Where the widget's own files (``labels/json/login_fr.json``...) are served: the
+    #: ``dist`` folder of the npm package. None: the folder above ``/js/`` of
+    #: ``widget_js_url`` when it has that layout, else Okta's CDN for ``widget_version``.
+    #: The page's CSP lets the widget fetch exactly ``{this}/labels/json/``.
+    widget_assets_url: str | None = None
     #: Refuse the sign-in of a person whose ID token says ``email_verified`` is not true.
     #: By default they sign in, but an unverified email is never their identity: the app
     #: sees their Okta id (``sub``) in ``REMOTE_USER``, and ``OktaUser.email`` is None.
@@ -211,10 +234,7 @@ class Settings:
         if isinstance(self.scopes, str) or "openid" not in self.scopes:
             raise ConfigurationError("scopes must be a sequence of strings that includes 'openid'")
         self._check_store()
-        if self.login_page is not None and not (
-            isinstance(self.login_page, str) or callable(self.login_page)
-        ):
-            raise ConfigurationError("login_page must be an HTML template string or a callable")
+        self._check_widget()
 
         secure = self.cookie_secure
         if secure is None:
@@ -242,7 +262,34 @@ class Settings:
         set_(self, "token_endpoint", f"{base}/v1/token")
         set_(self, "logout_endpoint", f"{base}/v1/logout")
         set_(self, "discovery_url", f"{issuer}/.well-known/openid-configuration")
-        set_(self, "widget_base_url", f"{_CDN}/{self.widget_version}")
+        set_(
+            self,
+            "widget_base_url",
+            _widget.assets_base(self.widget_assets_url, self.widget_js_url, self.widget_version),
+        )
+
+    def _check_widget(self) -> None:
+        problem = _widget.check_version(self.widget_version)
+        for name in ("widget_js_url", "widget_css_url"):
+            url = getattr(self, name)
+            if problem is None and url is not None:
+                problem = _widget.check_bundle(url, name)
+        if problem is None and self.widget_assets_url is not None:
+            problem = _widget.check_assets_url(self.widget_assets_url)
+        if problem is not None:
+            raise ConfigurationError(problem)
+        page = self.login_page
+        if page is not None and not (isinstance(page, str) or callable(page)):
+            raise ConfigurationError("login_page must be an HTML template string or a callable")
+        if isinstance(page, str):
+            names = set(Template(page).get_identifiers())
+            missing = [n for n in ("widget_config", "script_nonce") if n not in names]
+            if missing:
+                raise ConfigurationError(
+                    "login_page must use $widget_config (pass it unchanged to new OktaSignIn: "
+                    "it carries the sign-in's state and nonce) and $script_nonce (the CSP runs "
+                    f"only scripts that carry it); missing: {', '.join('$' + n for n in missing)}"
+                )
 
     def _check_urls(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import (
+    APP_ORIGIN,
     END_SESSION_URL,
     FakeOkta,
     make_settings,
@@ -60,7 +61,9 @@ def test_foreign_endpoint_fails_the_sign_in_before_anything_is_sent(
     elsewhere_post = okta.router.post(url).mock(return_value=httpx.Response(500))
     elsewhere_get = okta.router.get(url).mock(return_value=httpx.Response(500))
     okta.discovery_doc = {**okta.discovery_doc, field: url}
-    client = make_client(make_settings(client_secret=CLIENT_SECRET))
+    # A complete configuration: the only WARNING is then the failure (no startup advice).
+    settings = make_settings(client_secret=CLIENT_SECRET, post_logout_redirect_uri=APP_ORIGIN)
+    client = make_client(settings)
     r = sign_in(client, okta)
     assert r.status_code == 502
     assert "Okta did not answer as expected" in r.text  # generic: no endpoint, no detail

@@ -317,12 +317,12 @@ def test_2_custom_login_page_callable(make_client: Any) -> None:
 
     def page(widget: Any) -> str:
         seen.append(widget)
-        return f"<p>custom {widget.config['clientId']}</p>"
+        return f"<p>custom {widget.config['clientId']}</p><script>go({widget.config_json})"
 
     client = make_client(make_settings(login_page=page))
     r = client.get("/login", headers=NAV)
     body = client.get(r.headers["location"])
-    assert body.text == f"<p>custom {CLIENT_ID}</p>"
+    assert body.text == f"<p>custom {CLIENT_ID}</p><script>go({seen[0].config_json})"
     assert seen[0].config["state"] == query_of(r.headers["location"])["state"]
     assert seen[0].script_nonce in body.headers["content-security-policy"]
 

@@ -340,7 +340,9 @@ def test_16_websocket_origins_must_be_origins(bad: str) -> None:
 def test_16_cross_origin_without_a_cookie_is_refused_quietly(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mw = OktaMagicLink(_ws_app(), make_settings(), clock=clock)
+    # A complete configuration, so the only records are the refusal's (no startup advice).
+    settings = make_settings(post_logout_redirect_uri=APP_ORIGIN)
+    mw = OktaMagicLink(_ws_app(), settings, clock=clock)
     with caplog.at_level(logging.INFO, logger="okta_magiclink_mw"):
         sent = anyio.run(_websocket, mw, "/ws", [(b"origin", b"https://evil.example")])
     assert sent == [{"type": "websocket.close", "code": 1008}]
@@ -350,7 +352,9 @@ def test_16_cross_origin_without_a_cookie_is_refused_quietly(
 def test_16_cross_origin_refusal_is_logged(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mw = OktaMagicLink(_ws_app(), make_settings(), clock=clock)
+    # A complete configuration, so the only records are the refusal's (no startup advice).
+    settings = make_settings(post_logout_redirect_uri=APP_ORIGIN)
+    mw = OktaMagicLink(_ws_app(), settings, clock=clock)
     cookie = _ws_session(mw, clock)
     with caplog.at_level(logging.WARNING, logger="okta_magiclink_mw"):
         anyio.run(
