@@ -173,7 +173,8 @@ def test_nonce_mismatch_is_logged_with_its_likely_cause(
     message = record.getMessage()
     assert "okta-sign-in.next.js" in message
     assert "6.8.0" in message
-    assert "login_page" in message and "'nonce'" in message
+    assert "login_page" in message
+    assert "'nonce'" in message
     assert config["nonce"] not in message + repr(record.__dict__)
     assert "made-up-by-the-widget" not in message + repr(record.__dict__)
 
@@ -210,4 +211,3 @@ def test_sign_out_redirect_set_means_no_warning(
     make_client(make_settings(post_logout_redirect_uri=f"{APP_ORIGIN}/"))
     assert _startup_advice(caplog) == []
     assert [rec for rec in caplog.records if rec.levelno >= logging.WARNING] == []
-

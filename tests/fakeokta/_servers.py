@@ -98,7 +98,6 @@ class WidgetPageApp:
             "codeChallenge": tx.challenge,
             "codeChallengeMethod": "S256",
             "nonce": tx.nonce,
-            "useInteractionCodeFlow": True,
         }
         if otp is not None:
             config["otp"] = otp
