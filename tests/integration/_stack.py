@@ -115,8 +115,20 @@ class Stack:
         return sum(1 for r in self.fake.requests if r.path.endswith("/v1/token"))
 
 
+def _on_host(url: str | None, okta_url: str, host: str | None) -> str | None:
+    if url is None or host is None:
+        return url
+    port = okta_url.rsplit(":", 1)[1]
+    return url.replace(okta_url, f"http://{host}:{port}", 1)
+
+
 @contextlib.contextmanager
-def running_stack(kind: str, **settings_overrides: Any) -> Iterator[Stack]:
+def running_stack(
+    kind: str, *, widget_host: str | None = None, **settings_overrides: Any
+) -> Iterator[Stack]:
+    """``widget_host`` serves FakeOkta's copy of the widget under another host name (e.g.
+    ``localhost``), so that its files come from an origin that is neither the app's nor
+    Okta's, as from Okta's CDN."""
     okta_sock, app_sock = free_socket(), free_socket()
     okta_url = f"http://127.0.0.1:{okta_sock.getsockname()[1]}"
     app_url = f"http://localhost:{app_sock.getsockname()[1]}"
@@ -136,8 +148,8 @@ def running_stack(kind: str, **settings_overrides: Any) -> Iterator[Stack]:
         redirect_uri=f"{app_url}/login/callback",
         post_logout_redirect_uri=f"{app_url}/",
         secret_keys=[secrets.token_urlsafe(32)],
-        widget_js_url=fake.widget_js_url,
-        widget_css_url=fake.widget_css_url,
+        widget_js_url=_on_host(fake.widget_js_url, okta_url, widget_host),
+        widget_css_url=_on_host(fake.widget_css_url, okta_url, widget_host),
         **settings_overrides,
     )
     with uvicorn_server(fake, okta_sock):
