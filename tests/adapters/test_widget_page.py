@@ -4,6 +4,7 @@ values, the nonce-mismatch hint and the startup advice about the sign-out redire
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from typing import Any
@@ -211,3 +212,21 @@ def test_sign_out_redirect_set_means_no_warning(
     make_client(make_settings(post_logout_redirect_uri=f"{APP_ORIGIN}/"))
     assert _startup_advice(caplog) == []
     assert [rec for rec in caplog.records if rec.levelno >= logging.WARNING] == []
+
+
+def test_the_readme_example_page_works(make_client: Any) -> None:
+    def my_login_page(page: WidgetPage) -> str:  # as in README.md, "Your own login page"
+        return f"""<!doctype html><link rel=stylesheet href="{html.escape(page.widget_css_url)}">
+<h1>Example Corp</h1>{page.otp_notice}<div id=w></div>
+<script nonce="{page.script_nonce}" src="{html.escape(page.widget_js_url)}"></script>
+<script nonce="{page.script_nonce}">
+new OktaSignIn(Object.assign({{el: "#w", logo: "/logo.svg"}}, {page.config_json}))
+  .showSignInAndRedirect();
+</script>"""
+
+    client = make_client(make_settings(login_page=my_login_page))
+    r = client.get("/login", headers=NAV)
+    page = client.get(r.headers["location"] + f"&otp={OTP}", headers=NAV)
+    assert page.status_code == 200
+    assert f">{OTP}</strong>" in page.text
+    assert 'Object.assign({el: "#w", logo: "/logo.svg"}, {"assets":' in page.text
