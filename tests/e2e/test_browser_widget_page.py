@@ -104,9 +104,7 @@ def test_without_the_labels_folder_in_the_csp_the_widget_stays_english(
     french.context.close()
 
 
-def test_a_magic_link_finishes_when_the_widget_storage_is_gone(
-    stack: Stack, browser: Any
-) -> None:
+def test_a_magic_link_finishes_when_the_widget_storage_is_gone(stack: Stack, browser: Any) -> None:
     """The widget finishes a link only with its saved transaction (``emailVerifyCallback``,
     in localStorage); without it, it says to enter the code where the sign-in started. The
     page shows the code outside the widget too (7.49 also shows it inside, from its ``otp``
