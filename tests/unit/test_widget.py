@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from okta_magiclink_mw import ConfigurationError
+from okta_magiclink_mw import ConfigurationError, Settings
 from okta_magiclink_mw._pages import dropped_keys, login_page, otp_notice, script_json, widget_csp
 from okta_magiclink_mw._widget import (
     CDN,
@@ -306,3 +306,18 @@ def test_otp_notice_is_escaped_and_only_for_links() -> None:
         ">123456</strong>"
         in login_page(page("123456"), "$widget_config$script_nonce$otp_notice").decode()
     )
+
+
+def test_widget_settings_from_the_environment() -> None:
+    env = {
+        "OKTA_ISSUER": "https://org.example/oauth2/default",
+        "OKTA_CLIENT_ID": "cid",
+        "OKTA_REDIRECT_URI": "https://app.example/login/callback",
+        "OKTA_MW_SECRET_KEYS": "a" * 32,
+        "OKTA_MW_WIDGET_ASSETS_URL": "https://app.example/static/okta-signin-widget",
+    }
+    assert Settings.from_env(env).widget_base_url == env["OKTA_MW_WIDGET_ASSETS_URL"]
+    with pytest.raises(ConfigurationError, match=r"widget_version 6\.7\.9 is too old"):
+        Settings.from_env({**env, "OKTA_MW_WIDGET_VERSION": "6.7.9"})
+    with pytest.raises(ConfigurationError, match="Gen3"):
+        Settings.from_env({**env, "OKTA_MW_WIDGET_JS_URL": f"{CDN}/7.49.0/js/okta-sign-in.next.js"})
