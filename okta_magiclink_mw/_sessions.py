@@ -20,8 +20,9 @@ from .user import OktaUser
 PROTOCOL_CLAIMS = frozenset(
     {"iss", "aud", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "ver", "azp", "sid"}
 )
-#: What is kept when the claims would not fit in one cookie (R25).
-_ESSENTIAL_CLAIMS = ("sub", "email", "email_verified", "name", "preferred_username")
+#: What is kept when the claims would not fit in one cookie (R25): who the person is, and
+#: the groups the access rules may need.
+_ESSENTIAL_CLAIMS = ("sub", "email", "email_verified", "name", "preferred_username", "groups")
 #: Verified cookie values remembered, so a request pays for HMAC and JSON once per value.
 _CACHE_SIZE = 1024
 
