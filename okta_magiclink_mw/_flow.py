@@ -143,6 +143,10 @@ class MagicLinkCore:
         self.settings = settings
         self.clock = clock
         s = settings
+        #: Who may enter which path (``access_rules``, ``allowed_*``), compiled once.
+        self.policy = Policy.from_settings(s)
+        self._everyone = self.policy.everyone
+        warn_about_groups(self.policy)
         if session_store is None and isinstance(s.session_store, str):
             session_store = open_store(s.session_store)
         elif session_store is None and s.session_store is not None:
@@ -188,6 +192,7 @@ class MagicLinkCore:
                 leeway=s.leeway,
                 secure=s.secure_cookies,
                 store=revoked,
+                keep_groups=self.policy.uses_groups,
             )
         self._deployment = deployment
         self.transactions = TransactionJar(
@@ -239,10 +244,6 @@ class MagicLinkCore:
         self.body_paths = self.global_logout.paths if self.global_logout else frozenset()
         self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
-        #: Who may enter which path (``access_rules``, ``allowed_*``), compiled once.
-        self.policy = Policy.from_settings(s)
-        self._everyone = self.policy.everyone
-        warn_about_groups(self.policy)
         self._widget_js = s.widget_js_url or f"{s.widget_base_url}/js/okta-sign-in.min.js"
         self._widget_css = s.widget_css_url or f"{s.widget_base_url}/css/okta-sign-in.min.css"
 

@@ -139,9 +139,11 @@ class OktaMagicLink:
                 spoofed = True
         if self._listen_pending:
             await self._start_listening()
-        decision: Decision | None = self.core.signed_in(
-            scope["path"], cookie, None if self._everyone else _route_path(scope)
-        )
+        decision: Decision | None
+        if self._everyone:
+            decision = self.core.signed_in(scope["path"], cookie)
+        else:  # the policy matches the path the app routes on
+            decision = self.core.signed_in(scope["path"], cookie, _route_path(scope))
         if decision is None:
             facts = _facts(scope)
             if facts.method == "POST" and facts.path in self.core.body_paths:
