@@ -20,8 +20,8 @@ from okta_magiclink_mw import AccessRule, OktaMagicLink
 from tests.conftest import (
     APP_ORIGIN,
     CLIENT_ID,
-    ISSUER,
     END_SESSION_URL,
+    ISSUER,
     NAV,
     Browser,
     FakeClock,
