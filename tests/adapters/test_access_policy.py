@@ -602,3 +602,64 @@ def test_denials_are_logged_without_secrets(
     assert cookie not in text
     assert "s3cret" not in text
     assert okta.id_tokens[-1] not in text
+
+
+# -- with the in-process FakeOkta (okta_magiclink_mw.testing) ------------------------------------
+
+
+def test_groups_from_fakeokta_change_at_the_next_recheck(
+    adapter: str, portal: Any, clock: FakeClock
+) -> None:
+    """The real emulator end to end: its groups claim at sign-in, and the user's groups of
+    the moment in the ID token of the refresh that re-checks the session."""
+    import httpx
+
+    from okta_magiclink_mw import OktaMagicLinkWSGI
+    from okta_magiclink_mw.stores.memory import MemoryRecordStore
+    from okta_magiclink_mw.testing import FakeOkta as Emulator
+    from tests.conftest import asgi_echo_app, start_login, wsgi_echo_app
+
+    fake = Emulator(base_url="https://org.example", clock=clock)
+    user = fake.add_user("ada@example.com", "Ada Lovelace", groups=["staff"])
+    client_id = fake.add_client(redirect_uris=[f"{APP_ORIGIN}/login/callback"]).client_id
+    settings = make_settings(
+        issuer=fake.issuer,
+        client_id=client_id,
+        scopes=("openid", "profile", "email", "offline_access"),
+        session_store=MemoryRecordStore(clock=clock),
+        revalidate_every=60,
+        access_rules=[ADMINS],
+    )
+    if adapter == "asgi":
+        http: Any = httpx.AsyncClient(transport=fake.async_transport())
+        mw: Any = OktaMagicLink(asgi_echo_app(), settings, http_client=http, clock=clock)
+        browser = Browser("asgi", mw, APP_ORIGIN, portal=portal)
+    else:
+        http = httpx.Client(transport=fake.sync_transport())
+        mw = OktaMagicLinkWSGI(wsgi_echo_app, settings, http_client=http, clock=clock)
+        browser = Browser("wsgi", mw, APP_ORIGIN, wsgi_app=mw)
+    try:
+        config = start_login(browser, "/admin")
+        code = fake.issue_interaction_code(
+            client_id,
+            user,
+            config["codeChallenge"],
+            state=config["state"],
+            nonce=config["nonce"],
+            scopes=config["scopes"],
+        )
+        r = browser.get(f"/login/callback?interaction_code={code}&state={config['state']}")
+        assert r.status_code == 302, r.text
+        assert_forbidden_json(browser.get("/admin", headers=API))
+        fake.set_groups("ada@example.com", ["staff", "admins"])
+        clock.advance(61)
+        assert seen(browser.get("/admin", headers=API))["path"] == "/admin"
+        fake.set_groups("ada@example.com", [])
+        clock.advance(61)
+        assert_forbidden_json(browser.get("/admin", headers=API))
+    finally:
+        browser.close()
+        if adapter == "asgi":
+            portal.call(http.aclose)
+        else:
+            http.close()

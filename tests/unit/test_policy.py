@@ -438,7 +438,7 @@ def test_settings_from_env() -> None:
 def test_bad_access_rules_in_the_environment(raw: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message) as info:
         Settings.from_env({**GOOD_ENV, "OKTA_MW_ACCESS_RULES": raw})
-    assert "Traceback" not in str(info.value)
+    assert str(info.value).startswith("OKTA_MW_ACCESS_RULES")
 
 
 def test_code_given_rules_may_be_mappings_but_nothing_else() -> None:
