@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 from typing import Any
 
@@ -11,7 +12,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.authentication import AuthCredentials
 
-from okta_magiclink_mw import AccessRule, AnonymousUser, ConfigurationError, OktaUser, Settings
+from okta_magiclink_mw import (
+    AccessRule,
+    AnonymousUser,
+    ConfigurationError,
+    OktaUser,
+    Settings,
+    _environment,
+)
 from okta_magiclink_mw._policy import Policy, Requirement, covers, fold, readings, resolved
 from tests.conftest import make_settings
 
@@ -448,3 +456,34 @@ def test_code_given_rules_may_be_mappings_but_nothing_else() -> None:
         make_settings(access_rules=[{"path": "/a", "emails": ["a@b.c"], "x": 1}])
     with pytest.raises(ConfigurationError, match="not int"):
         make_settings(access_rules=[5])
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["path", "emails", "domains", "groups", "group", "x"]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(st.text(max_size=80), JSON.map(json.dumps)))
+@example('[{"path": "/a", "groups": ["g"]}]')
+@example('[{"path": "/a", "groups": [null]}]')
+@hypothesis_settings(max_examples=400)
+def test_the_rules_variable_parses_or_says_why(raw: str) -> None:
+    """Whatever the variable holds: rules, or a ConfigurationError naming it."""
+    outcome: Any
+    try:
+        outcome = _environment.access_rules("OKTA_MW_ACCESS_RULES", raw)
+    except ConfigurationError as exc:
+        outcome = exc
+    if isinstance(outcome, ConfigurationError):
+        assert str(outcome).startswith("OKTA_MW_ACCESS_RULES")
+    else:
+        assert all(isinstance(rule, AccessRule) for rule in outcome)
