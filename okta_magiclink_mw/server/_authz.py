@@ -39,11 +39,12 @@ def forbidden(core: MagicLinkCore, request: RequestFacts, user: OktaUser, why: A
 
 
 def groups(user: OktaUser) -> Iterable[str]:
-    """The person's groups (the ID token's ``groups`` claim)."""
+    """The person's groups (the ID token's ``groups`` claim), sorted: one person's
+    header is the same on every request."""
     found = getattr(user, "groups", None)  # SHIM: user.groups
     if found is not None:
         return sorted(found)
     claim = user.claims.get("groups")
     if isinstance(claim, list):
-        return [group for group in claim if isinstance(group, str)]
+        return sorted({group for group in claim if isinstance(group, str)})
     return ()
