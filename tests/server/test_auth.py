@@ -87,7 +87,8 @@ def test_auth_header_values_are_safe(
     assert r.status_code == 202
     assert r.headers["x-auth-request-groups"] == expected
     raw = b"\n".join(v for k, v in r.headers.raw)
-    assert b"\r" not in raw and b"owned" not in raw
+    assert b"\r" not in raw
+    assert b"owned" not in raw
 
 
 def test_auth_an_unsafe_email_is_left_out(server: Browser, okta: FakeOkta) -> None:
@@ -431,7 +432,7 @@ def test_forward_a_malformed_rd_query_is_ignored(server: Browser) -> None:
     assert _return_to(server, r) == "/reports"
 
 
-# -- the metrics of the checks ----------------------------------------------------------------------
+# -- the metrics of the checks ---------------------------------------------------------------
 
 
 def test_checks_are_counted(server: Browser, okta: FakeOkta) -> None:

@@ -166,8 +166,8 @@ def test_load_config_defaults_and_overrides() -> None:
     assert (config.server.host, config.server.port) == ("127.0.0.1", 4180)
     assert config.server.ready_cache == 5
     assert config.server.access_log is False
-    config = load_config({**ENV, "OKTA_MW_SERVE_PORT": "9000"}, host="0.0.0.0", port=None)
-    assert (config.server.host, config.server.port) == ("0.0.0.0", 9000)
+    config = load_config({**ENV, "OKTA_MW_SERVE_PORT": "9000"}, host="::1", port=None)
+    assert (config.server.host, config.server.port) == ("::1", 9000)
     assert config.settings.public_paths == ("/auth", "/auth/forward", "/ping", "/ready", "/metrics")
 
 
