@@ -29,7 +29,6 @@ from ..asgi import OktaMagicLink, _respond
 from ..errors import BadRequest
 from ..stores._base import RecordStore
 from ..user import OktaUser
-from . import _authz
 from ._config import (
     AUTH_PATH,
     FORWARD_PATH,
@@ -179,11 +178,10 @@ class ForwardAuthApp:
             await self._unauthenticated(scope, send, headers, original, forward)
             return
         assert isinstance(user, OktaUser)
-        why = _authz.denial(core, user, original.path)
-        if why is not None:
+        denial = core.authorize(user, original.path)  # logs access.denied
+        if denial is not None:
             self._count("forbidden")
-            facts = _facts(original, headers)
-            await _respond(send, _authz.forbidden(core, facts, user, why))
+            await _respond(send, core.forbidden(_facts(original, headers), user, denial))
             return
         self._count("allowed")
         await self._allowed(send, user, forward)
@@ -398,7 +396,7 @@ def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
         return None
     email = user.email if user.email and _HEADER_SAFE.fullmatch(user.email) else ""
     groups = ",".join(
-        group for group in _authz.groups(user) if "," not in group and _HEADER_SAFE.fullmatch(group)
+        group for group in sorted(user.groups) if "," not in group and _HEADER_SAFE.fullmatch(group)
     )
     return [
         (b"x-auth-request-user", name.encode()),

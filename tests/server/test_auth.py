@@ -174,35 +174,42 @@ def test_auth_any_method(server: Browser, okta: FakeOkta) -> None:
         assert r.status_code == 202, method
 
 
-# -- the policy (helper A's MagicLinkCore.authorize; the server's seam is _authz) ---------------
+# -- the policy (access_rules, allowed_*), on the original request's path ----------------------
 
-
-class Denied:
-    rule = "/admin"
+ADMIN_RULE = json.dumps([{"path": "/admin", "groups": ["admins"]}])
 
 
 @pytest.fixture
-def policy(server: Browser, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """A stand-in policy on the server's core: /admin is for admins; the paths it was
-    asked about are recorded."""
-    asked: list[tuple[str, str]] = []
+def ruled(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> Browser:
+    """A server where /admin is for admins; the paths its policy is asked about are
+    recorded in ``ruled.asked``."""
+    server = make_server(OKTA_MW_ACCESS_RULES=ADMIN_RULE)
+    asked: list[str] = []
+    authorize = server.core.authorize
 
-    def authorize(user: OktaUser, path: str) -> Denied | None:
-        asked.append((user.identity, path))
-        groups = user.claims.get("groups") or []
-        return Denied() if path.startswith("/admin") and "admins" not in groups else None
+    def recording(user: OktaUser, path: str) -> Any:
+        asked.append(path)
+        return authorize(user, path)
 
-    monkeypatch.setattr(server.core, "authorize", authorize, raising=False)
-    return asked
+    monkeypatch.setattr(server.core, "authorize", recording)
+    server.asked = asked  # type: ignore[attr-defined]
+    return server
 
 
-def test_auth_denied_is_403(server: Browser, okta: FakeOkta, policy: list[tuple[str, str]]) -> None:
-    signed_in(server, okta, groups=["staff"])
-    assert auth(server, "/reports").status_code == 202
-    r = auth(server, "/admin/users?page=2")
+def test_auth_denied_is_403(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    assert auth(ruled, "/reports").status_code == 202
+    r = auth(ruled, "/admin/users?page=2")
     assert r.status_code == 403
     assert "x-auth-request-user" not in r.headers
-    assert policy[-1] == ("00u-ada", "/admin/users")  # the path, without the query
+    assert ruled.asked[-1] == "/admin/users"  # type: ignore[attr-defined]
+
+
+def test_auth_allowed_by_group(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["admins", "staff"])
+    r = auth(ruled, "/admin/users")
+    assert r.status_code == 202
+    assert r.headers["x-auth-request-groups"] == "admins,staff"
 
 
 @pytest.mark.parametrize(
@@ -212,27 +219,74 @@ def test_auth_denied_is_403(server: Browser, okta: FakeOkta, policy: list[tuple[
         ("/%61dmin", "/admin"),
         ("/caf%C3%A9", "/caf\u00e9"),
         ("/a%252Fb", "/a%2Fb"),  # once, not twice
-        ("/public/../admin", "/public/../admin"),  # dot segments are the policy's to resolve
-        ("//admin", "//admin"),  # and so are repeated slashes
+        ("/public/../admin", "/public/../admin"),  # the policy resolves dot segments
+        ("//admin", "//admin"),  # and repeated slashes
         ("/bad%FFutf8", "/bad\ufffdutf8"),
     ],
 )
 def test_auth_policy_sees_the_decoded_path(
-    server: Browser, okta: FakeOkta, policy: list[tuple[str, str]], uri: str, path: str
+    ruled: Browser, okta: FakeOkta, uri: str, path: str
 ) -> None:
-    signed_in(server, okta)
-    auth(server, uri)
-    assert policy[-1] == ("00u-ada", path)
+    signed_in(ruled, okta, groups=["staff"])
+    r = auth(ruled, uri)
+    assert ruled.asked[-1] == path  # type: ignore[attr-defined]
+    assert r.status_code == (403 if "admin" in path else 202)
 
 
-def test_forward_denied_is_the_403_page(
-    server: Browser, okta: FakeOkta, policy: list[tuple[str, str]]
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/admin",
+        "/admin/",
+        "/admin?x=1",
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "//admin",
+        "/./admin",
+        "/admin%2F",
+        "/%2561dmin",  # "%61dmin" after one decode: not /admin, and not allowed by accident
+    ],
+)
+def test_auth_path_tricks_meet_the_rule(ruled: Browser, okta: FakeOkta, uri: str) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    expected = 202 if uri == "/%2561dmin" else 403
+    assert auth(ruled, uri).status_code == expected, uri
+
+
+def test_the_policy_is_the_original_paths_not_the_endpoints(
+    make_server: MakeServer, okta: FakeOkta
 ) -> None:
-    signed_in(server, okta)
-    r = forward(server, "/admin")
+    """allowed_groups covers every path, /auth included: the middleware in front of the
+    server must not refuse the check itself, or a carve-out could never pass."""
+    rules = json.dumps([{"path": "/public"}])  # any signed-in person
+    server = make_server(OKTA_MW_ALLOWED_GROUPS="admins", OKTA_MW_ACCESS_RULES=rules)
+    signed_in(server, okta, groups=["staff"])
+    assert auth(server, "/public/page").status_code == 202
+    assert auth(server, "/reports").status_code == 403
+    assert forward(server, "/public/page").status_code == 200
+    assert server.get("/ping").status_code == 200
+    assert server.get("/metrics").status_code == 200
+
+
+def test_forward_denied_is_the_403_page(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    r = forward(ruled, "/admin")
     assert r.status_code == 403
     assert "location" not in r.headers
-    assert forward(server, "/reports").status_code == 200
+    assert "You are signed in as" in r.text
+    assert "ada@example.com" in r.text
+    assert_security_headers(r)
+    api = forward(ruled, "/admin", kind=API)
+    assert api.status_code == 403
+    assert api.json()["error"] == "forbidden"
+    assert forward(ruled, "/reports").status_code == 200
+
+
+def test_forbidden_is_counted(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    auth(ruled, "/admin")
+    text = ruled.get("/metrics").text
+    assert 'okta_magiclink_auth_checks_total{result="forbidden"} 1.0' in text
 
 
 def test_app_public_paths_pass_without_a_session(make_server: MakeServer, okta: FakeOkta) -> None:
