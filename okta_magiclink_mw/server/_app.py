@@ -88,6 +88,8 @@ _SINGLE = frozenset(
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,1022}[\x21-\x7e])?")
 _NO_STORE = (b"cache-control", b"no-store")
 _NO_BODY = (b"content-length", b"0")
+_ANONYMOUS_HEADERS = [_NO_STORE, _NO_BODY]
+_IDENTITY_CACHE_SIZE = 4096
 _METRICS_MISSING = b"/metrics needs prometheus-client: pip install 'okta-magiclink-mw[metrics]'\n"
 
 
@@ -108,6 +110,9 @@ class ForwardAuthApp:
         self._allowed_hosts = config.server.allowed_hosts
         self._own_paths = (settings.login_path, settings.callback_path, settings.logout_path)
         self._core: MagicLinkCore | None = None
+        # Identity headers by user object: a cached session hands the same OktaUser to
+        # every request, so each person's headers are checked and encoded once.
+        self._identities: dict[OktaUser, list[tuple[bytes, bytes]] | None] = {}
         self._readiness: Readiness | None = None
         self._routes: dict[str, Handler] = {
             AUTH_PATH: self._auth,
@@ -187,9 +192,9 @@ class ForwardAuthApp:
         await self._allowed(send, user, forward)
 
     async def _allowed(self, send: Send, user: OktaUser | None, forward: bool) -> None:
-        headers = [_NO_STORE, _NO_BODY]
+        headers = _ANONYMOUS_HEADERS
         if user is not None:
-            identity = _identity_headers(user)
+            identity = self._identity_of(user)
             if identity is None:
                 logger.warning(
                     "the person's identity cannot be put in a header: refused",
@@ -197,7 +202,9 @@ class ForwardAuthApp:
                 )
                 await _json(send, 403, {"error": "forbidden"})
                 return
-            headers += identity
+            headers = identity
+        # The lists are shared between requests: the middleware and servers copy
+        # response headers before they add to them, never append in place.
         await send(
             {"type": "http.response.start", "status": 200 if forward else 202, "headers": headers}
         )
@@ -257,6 +264,17 @@ class ForwardAuthApp:
         )
         self._count("bad_request")
         await _plain(send, 400, f"Bad request: {message}\n".encode())
+
+    def _identity_of(self, user: OktaUser) -> list[tuple[bytes, bytes]] | None:
+        cache = self._identities
+        try:
+            return cache[user]
+        except KeyError:
+            pass
+        if len(cache) >= _IDENTITY_CACHE_SIZE:
+            cache.clear()  # bounded: a burst of new people costs one recomputation each
+        identity = cache[user] = _identity_headers(user)
+        return identity
 
     def _count(self, result: str) -> None:
         if self._observer is not None:
@@ -389,8 +407,9 @@ def _facts(original: Original, headers: dict[str, str]) -> RequestFacts:
 
 
 def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
-    """``X-Auth-Request-User``/``-Email``/``-Groups``, or None if not even the user's
-    Okta id can be put in a header. Values that are not header-safe are left out."""
+    """The headers of an allowed answer with ``X-Auth-Request-User``/``-Email``/``-Groups``,
+    or None if not even the user's Okta id can be put in a header. Values that are not
+    header-safe are left out."""
     name = next((v for v in (user.remote_user, user.identity) if _HEADER_SAFE.fullmatch(v)), None)
     if name is None:
         return None
@@ -399,6 +418,8 @@ def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
         group for group in sorted(user.groups) if "," not in group and _HEADER_SAFE.fullmatch(group)
     )
     return [
+        _NO_STORE,
+        _NO_BODY,
         (b"x-auth-request-user", name.encode()),
         (b"x-auth-request-email", email.encode()),
         (b"x-auth-request-groups", groups.encode()),

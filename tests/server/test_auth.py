@@ -507,3 +507,30 @@ def test_server_paths_need_no_session_but_others_do(server: Browser) -> None:
     assert r.headers["location"].startswith("/login?state=")
     body = json.loads(server.get("/something-else", headers=API).text)
     assert body["error"] == "unauthenticated"
+
+
+# -- sessions in a store, and sign-out ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["cookie", "memory"])
+def test_sign_out_ends_the_checks(
+    make_server: MakeServer, okta: FakeOkta, clock: FakeClock, store: str
+) -> None:
+    from okta_magiclink_mw.stores import MemoryRecordStore
+
+    shared = MemoryRecordStore(clock=clock) if store == "memory" else None
+    server = make_server(session_store=shared)
+    done = sign_in_through_forward(server, okta)
+    assert done.status_code == 302
+    cookie = set_cookies(done)[SESSION]["value"]
+    assert auth(server, "/reports").status_code == 202
+    if shared is not None:  # a second instance of the server, sharing the store
+        other = make_server(session_store=shared)
+        other.cookies.set(SESSION, cookie, domain="app.example")
+        assert auth(other, "/reports").status_code == 202
+    out = server.post("/logout", headers={"origin": APP_ORIGIN, **NAV})
+    assert out.status_code == 303
+    server.cookies.set(SESSION, cookie, domain="app.example")  # the old cookie, replayed
+    assert auth(server, "/reports").status_code == 401
+    if shared is not None:
+        assert auth(other, "/reports").status_code == 401
