@@ -534,3 +534,39 @@ def test_sign_out_ends_the_checks(
     assert auth(server, "/reports").status_code == 401
     if shared is not None:
         assert auth(other, "/reports").status_code == 401
+
+
+def test_an_identity_no_header_can_carry_is_refused(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta, sub="00u\r\nX-Admin: yes", email_verified=False)
+    r = auth(server, "/reports")
+    assert r.status_code == 403
+    assert "x-auth-request-user" not in r.headers
+    assert "x-admin" not in r.headers
+
+
+def test_unknown_server_paths(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta)
+    r = server.get("/something-else")
+    assert r.status_code == 404
+
+
+def test_split_cookie_lines_are_joined(server: Browser, okta: FakeOkta) -> None:
+    """HTTP/2 may send Cookie as several lines; the transaction cookie of a turn-away is
+    read from all of them (here: a second sign-in keeps the first one's transaction)."""
+    first = forward(server, "/one")
+    value = set_cookies(first)[TRANSACTION]["value"]
+    server.cookies.clear()
+    second = server.get(
+        "/auth/forward",
+        headers=[
+            ("x-forwarded-uri", "/two"),
+            ("x-forwarded-host", "app.example"),
+            ("accept", "text/html"),
+            ("cookie", "unrelated=1"),
+            ("cookie", f"{TRANSACTION}={value}"),
+        ],
+    )
+    held = server.core.transactions.load(
+        [set_cookies(second)[TRANSACTION]["value"]], server.core.clock()
+    )
+    assert sorted(t.return_to for t in held.values()) == ["/one", "/two"]
