@@ -436,13 +436,16 @@ def _absolute(answer: Respond, site: Site) -> Respond:
     return Respond(answer.status, headers, answer.body)
 
 
+#: A plain-text answer may reach a browser (through Traefik or Caddy): the headers of
+#: every page the middleware writes, with a CSP that allows nothing at all.
+_PLAIN_CSP = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+_PLAIN_HEADERS = [
+    (name.encode(), value.encode()) for name, value in pages.security_headers(_PLAIN_CSP)
+] + [(b"content-type", b"text/plain; charset=utf-8")]
+
+
 async def _plain(send: Send, status: int, body: bytes) -> None:
-    headers = [
-        _NO_STORE,
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": _PLAIN_HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 

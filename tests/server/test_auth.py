@@ -570,3 +570,9 @@ def test_split_cookie_lines_are_joined(server: Browser, okta: FakeOkta) -> None:
         [set_cookies(second)[TRANSACTION]["value"]], server.core.clock()
     )
     assert sorted(t.return_to for t in held.values()) == ["/one", "/two"]
+
+
+def test_plain_answers_carry_the_security_headers(server: Browser) -> None:
+    for r in (forward(server, "/x", host="evil.example"), server.get("/ping")):
+        assert_security_headers(r)
+        assert r.headers["x-content-type-options"] == "nosniff"
