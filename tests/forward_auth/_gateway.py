@@ -70,7 +70,11 @@ ALLOWED_GROUP = "staff"
 
 PROXIES = ("nginx", "caddy", "traefik")
 HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-BROWSER_HEADERS = {"Accept": HTML_ACCEPT, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+BROWSER_HEADERS = {
+    "Accept": HTML_ACCEPT,
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+}
 API_HEADERS = {"Accept": "application/json"}
 
 
@@ -202,12 +206,24 @@ def answers(url: str, status: int = 200) -> Callable[[], bool]:
 
 
 def legacy_app(directory: Path, port: int) -> Child:
-    """busybox httpd serving ``examples/forward_auth/legacy`` (CGI under /cgi-bin/)."""
+    """busybox httpd serving ``examples/forward_auth/legacy`` (CGI under /cgi-bin/); ``-vv``
+    logs the path of every request, which :meth:`Gateway.legacy_requests` reads."""
     busybox = binary("busybox")
     assert busybox is not None
     conf = directory / "httpd.conf"  # empty: no /etc/httpd.conf, no other home's
     conf.write_text("")
-    argv = [busybox, "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", str(LEGACY), "-c", str(conf)]
+    argv = [
+        busybox,
+        "httpd",
+        "-f",
+        "-vv",
+        "-p",
+        f"127.0.0.1:{port}",
+        "-h",
+        str(LEGACY),
+        "-c",
+        str(conf),
+    ]
     # A clean environment: the script sees only what busybox passes from the request.
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
     return Child("busybox httpd", argv, env, directory / "legacy.log", port_open(port))
@@ -332,17 +348,36 @@ class Gateway(Stack):
     def proxy(self) -> str:
         return self.kind
 
+    def login_page(self, browser: Browser, path: str = LEGACY_PAGE) -> str:
+        """Ask for ``path`` signed out, follow the redirects to the sign-in page (the
+        proxy's answer may be the server's /login?next=..., which then starts a sign-in);
+        return the sign-in page's URL."""
+        response = browser.get(path, headers=BROWSER_HEADERS)
+        assert response.status_code == 302, (response.status_code, response.text[:500])
+        for _ in range(3):
+            url = str(response.url.join(response.headers["location"]))
+            assert url.startswith(f"{self.app_url}/login?"), url
+            response = browser.get(url, headers=BROWSER_HEADERS)
+            if response.status_code == 200:
+                return url
+            assert response.status_code in (302, 303), (response.status_code, response.text)
+        raise AssertionError(f"no sign-in page after three redirects from {path}")
+
     def sign_in(self, email: str = EMAIL, path: str = LEGACY_PAGE) -> Browser:
         """A browser signed in with a typed code, through the proxy, landing on ``path``."""
         browser = self.browser()
-        first = browser.get(path, headers=BROWSER_HEADERS)
-        assert first.status_code == 302, (first.status_code, first.text[:500])
-        widget = browser.widget_at(first.headers["location"])
+        widget = browser.widget_at(self.login_page(browser, path))
         otp = widget.request_email(email)["otp"]
         landing = browser.get(widget.finish(otp), headers=BROWSER_HEADERS)
         assert landing.status_code == 302, (landing.status_code, landing.text[:500])
         assert landing.headers["location"] in (path, f"{self.app_url}{path}")
         return browser
+
+    def legacy_requests(self) -> list[str]:
+        """The paths the legacy app was asked for, in order (busybox httpd -vv's log)."""
+        legacy = next(c for c in self.children if c.name == "busybox httpd")
+        lines = legacy.log.read_text(errors="replace").splitlines()
+        return [line.split(" url:", 1)[1] for line in lines if " url:" in line]
 
     def sign_out(self, browser: Browser) -> httpx.Response:
         """The legacy page's sign-out button: a same-origin POST to /logout."""
@@ -418,3 +453,14 @@ def add_people(fake: FakeOkta) -> None:
 def set_groups(fake: FakeOkta, user: object, groups: list[str]) -> None:
     """Put ``groups`` in the user's ID tokens (the groups claim the Okta admin adds)."""
     user.groups = list(groups)  # type: ignore[attr-defined]
+
+
+def attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """For a failed test, add the logs of the gateways it used to its report (call from a
+    ``pytest_runtest_makereport`` hook wrapper)."""
+    if not report.failed:
+        return
+    funcargs = getattr(item, "funcargs", {})
+    for name, value in funcargs.items():
+        if isinstance(value, Gateway):
+            report.sections.append((f"logs of {name} ({value.proxy})", value.logs()))
