@@ -8,9 +8,11 @@ Wrap an app in one line::
 
 from __future__ import annotations
 
+from ._policy import AccessRule as AccessRule
 from ._sessions import InMemorySessionStore as InMemorySessionStore
 from ._sessions import SessionStore as SessionStore
 from .asgi import OktaMagicLink as OktaMagicLink
+from .errors import AccessDenied as AccessDenied
 from .errors import BadRequest as BadRequest
 from .errors import ConfigurationError as ConfigurationError
 from .errors import IdentityProviderError as IdentityProviderError
@@ -28,6 +30,8 @@ from .wsgi import OktaMagicLinkWSGI as OktaMagicLinkWSGI
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDenied",
+    "AccessRule",
     "AnonymousUser",
     "BadRequest",
     "ConfigurationError",

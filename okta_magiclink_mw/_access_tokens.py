@@ -9,7 +9,10 @@ A rotated refresh token is written in the same single write as its access token.
 
 The same refresh is the re-check of ``revalidate_every``: Okta refuses the refresh token
 of a person who was deactivated or signed out in Okta (``invalid_grant``), and the
-session ends.
+session ends. When Okta's answer carries a new ID token, its claims (checked: signature,
+issuer, audience, times, the same ``sub``) replace the session's, so a change of groups
+takes effect at the next refresh; a token that fails the checks leaves the claims as
+they were.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ import hashlib
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 from ._effects import Flow
 from ._oidc import OktaConversation
 from ._server_sessions import ServerSessions, SessionHandle
 from ._sessions import Session, StoredTokens
 from ._tokens import TokenSet
-from .errors import IdentityProviderError, MagicLinkError, SignInRequired, TokenExchangeError
+from .errors import (
+    IdentityProviderError,
+    MagicLinkError,
+    SignInError,
+    SignInRequired,
+    TokenExchangeError,
+)
 from .stores._base import StoreCall, StoreUnavailable
 
 logger = logging.getLogger("okta_magiclink_mw")
@@ -213,13 +223,33 @@ class AccessTokens:
             logger.info("okta ended the session", extra={"event": "refresh.refused"})
             yield from self._sessions.revoke_flow(session)
             raise SignInRequired() from exc
+        claims = None
+        if tokens.id_token is not None:
+            claims = yield from self._refreshed_claims(tokens.id_token, session)
         kept = stored_tokens(tokens, self._clock(), keep_refresh=refresh_token)
-        updated = yield from self._sessions.store_tokens(session, handle, kept)
+        updated = yield from self._sessions.store_tokens(
+            session, handle, kept, claims=claims, id_token=tokens.id_token
+        )
         if updated is None:
             raise SignInRequired()
         self._backoff.pop(session.session_id, None)
         logger.info("tokens refreshed", extra={"event": "refresh.success"})
         return updated
+
+    def _refreshed_claims(self, id_token: str, session: Session) -> Flow[dict[str, Any] | None]:
+        """The claims of a refresh's ID token, or None to keep the session's (the reason
+        is logged at WARNING by the conversation)."""
+        try:
+            claims: dict[str, Any] = yield from self._okta.refreshed_claims(
+                id_token, session.user.identity
+            )
+        except SignInError:
+            logger.info(
+                "refreshed ID token not used: the session keeps its claims",
+                extra={"event": "refresh.claims_kept"},
+            )
+            return None
+        return claims
 
     def _reloaded(self, handle: SessionHandle) -> Flow[Session]:
         session = yield from self._sessions.reload(handle, self._clock())

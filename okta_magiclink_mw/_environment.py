@@ -7,9 +7,11 @@ left without one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._policy import AccessRule, rules_of
 from .errors import ConfigurationError
 
 Parse = Callable[[str, str], Any]
@@ -61,6 +63,23 @@ def words(variable: str, raw: str) -> list[str]:
     return raw.replace(",", " ").split()
 
 
+def access_rules(variable: str, raw: str) -> tuple[AccessRule, ...]:
+    """A JSON list of rules: ``[{"path": "/admin", "groups": ["admins"]}, ...]``."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{variable} must be JSON, e.g. "
+            f'[{{"path": "/admin", "groups": ["admins"]}}] ({exc.msg} at character {exc.pos})'
+        ) from None
+    if not isinstance(value, list):
+        raise ConfigurationError(
+            f'{variable} must be a JSON list of rules, e.g. [{{"path": "/admin", '
+            '"groups": ["admins"]}]'
+        )
+    return rules_of(value, variable)
+
+
 #: Settings that only code can give (a callable, an object): no variable.
 CODE_ONLY = frozenset({"login_page"})
 
@@ -102,6 +121,10 @@ OPTIONAL: dict[str, tuple[str, Parse]] = {
     "universal_logout_path": ("OKTA_MW_UNIVERSAL_LOGOUT_PATH", text),
     "universal_logout_issuer": ("OKTA_MW_UNIVERSAL_LOGOUT_ISSUER", text),
     "backchannel_logout_path": ("OKTA_MW_BACKCHANNEL_LOGOUT_PATH", text),
+    "allowed_emails": ("OKTA_MW_ALLOWED_EMAILS", items),
+    "allowed_domains": ("OKTA_MW_ALLOWED_DOMAINS", items),
+    "allowed_groups": ("OKTA_MW_ALLOWED_GROUPS", items),
+    "access_rules": ("OKTA_MW_ACCESS_RULES", access_rules),
 }
 
 

@@ -20,9 +20,11 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from . import _pages as pages
 from ._access_tokens import AccessTokens, noted, stored_tokens
+from ._authorization import forbidden_json, forbidden_page, log_denial, warn_about_groups
 from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
 from ._effects import Flow, resumed, run_now_or_later
 from ._oidc import OktaConversation
+from ._policy import Denial, Policy
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
 from ._redirects import safe_return_target
 from ._sealing import Sealer
@@ -30,6 +32,7 @@ from ._server_sessions import ServerSessions, SessionHandle
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
 from ._transactions import SpentStates, Transaction, TransactionJar
 from .errors import (
+    AccessDenied,
     BadRequest,
     ConfigurationError,
     MagicLinkError,
@@ -140,6 +143,10 @@ class MagicLinkCore:
         self.settings = settings
         self.clock = clock
         s = settings
+        #: Who may enter which path (``access_rules``, ``allowed_*``), compiled once.
+        self.policy = Policy.from_settings(s)
+        self._everyone = self.policy.everyone
+        warn_about_groups(self.policy)
         if session_store is None and isinstance(s.session_store, str):
             session_store = open_store(s.session_store)
         elif session_store is None and s.session_store is not None:
@@ -185,6 +192,7 @@ class MagicLinkCore:
                 leeway=s.leeway,
                 secure=s.secure_cookies,
                 store=revoked,
+                keep_groups=self.policy.uses_groups,
             )
         self._deployment = deployment
         self.transactions = TransactionJar(
@@ -245,11 +253,16 @@ class MagicLinkCore:
         """Decide what to do with one HTTP request: :meth:`signed_in`, else :meth:`decide_rest`."""
         return self.signed_in(request.path, request.cookie_header) or self.decide_rest(request)
 
-    def signed_in(self, path: str, cookie_header: str) -> PassThrough | None:
-        """The fast path: a request with a live session to a path that is not ours.
+    def signed_in(
+        self, path: str, cookie_header: str, route_path: str | None = None
+    ) -> PassThrough | None:
+        """The fast path: a request with a live session to a path that is not ours, by a
+        person the policy lets have it (``route_path``, the path the app routes on, when it
+        differs from ``path``; needed only when :attr:`policy` has rules).
 
         Adapters call this first with just the path and the Cookie header, and build
-        :class:`RequestFacts` for :meth:`decide_rest` only when it returns None.
+        :class:`RequestFacts` for :meth:`decide_rest` only when it returns None (which
+        then answers a refused person with :meth:`forbidden`).
         """
         if not cookie_header or path in self._own_paths:
             return None
@@ -259,6 +272,10 @@ class MagicLinkCore:
         session, refreshed = self.sessions.cached(values, self.clock())
         if session is None:
             return None
+        if not self._everyone:
+            route = path if route_path is None else route_path
+            if self.policy.denial(session.user, route) is not None and not self.is_public(route):
+                return None  # decide_rest answers with the 403 (and logs it)
         return PassThrough(session.user, (refreshed,) if refreshed else ())
 
     def decide_rest(self, request: RequestFacts) -> Decision:
@@ -292,8 +309,20 @@ class MagicLinkCore:
         # ProxyFix's X-Forwarded-Prefix in SCRIPT_NAME) can only make a request ours or not
         # ours; ours are answered here and never reach the app, so that is safe. Whether the
         # app's view is public is judged on the path the app routes on (R27).
-        public = self.is_public(path if request.route_path is None else request.route_path)
+        route = path if request.route_path is None else request.route_path
+        public = self.is_public(route)
         cookies = read_cookies(request.cookie_header, self._cookie_names)
+        if (
+            self.record_store is None
+            and not (public or self._everyone)
+            and self.sessions.cookie_name in cookies
+        ):
+            # A session in the cookie that signed_in() passed over: maybe a refused person.
+            session, refreshed = yield from self.sessions.read_flow(
+                cookies[self.sessions.cookie_name], self.clock()
+            )
+            if session is not None:
+                return self._authorized(request, route, session, refreshed)
         if self.record_store is not None and self.sessions.cookie_name in cookies:
             # Not cached here (another instance signed them in, or the cache lost trust).
             try:
@@ -308,10 +337,48 @@ class MagicLinkCore:
             if session is not None and tokens and tokens.recheck_due(session, self.clock()):
                 session = yield from tokens.recheck_flow(session)
             if session is not None:
-                return PassThrough(session.user, (refreshed,) if refreshed else ())
+                if public or self._everyone:
+                    return PassThrough(session.user, (refreshed,) if refreshed else ())
+                return self._authorized(request, route, session, refreshed)
         if public:
             return PassThrough(ANONYMOUS)
         return self._turn_away(request, cookies)
+
+    def _authorized(
+        self, request: RequestFacts, route: str, session: Session, refreshed: str | None
+    ) -> PassThrough | Respond:
+        """A signed-in person on a path that is not public: through, or the 403."""
+        denial = self.authorize(session.user, route)
+        if denial is None:
+            return PassThrough(session.user, (refreshed,) if refreshed else ())
+        answer = self.forbidden(request, session.user, denial)
+        if refreshed:  # the session stays: keep its idle timeout moving
+            answer.headers.extend([("set-cookie", refreshed), ("vary", "Cookie")])
+        return answer
+
+    # -- authorization ----------------------------------------------------------------
+
+    def authorize(self, user: OktaUser, path: str) -> Denial | None:
+        """None when ``user`` may have ``path`` (the path the app routes on) under
+        ``access_rules`` and ``allowed_*``; else why not, logged (``access.denied``).
+        Public paths are not exempted here: callers ask only for paths that are not."""
+        if self._everyone:
+            return None
+        denial = self.policy.denial(user, path)
+        if denial is not None:
+            log_denial(user, denial)
+        return denial
+
+    def forbidden(self, request: RequestFacts, user: OktaUser, denial: Denial) -> Respond:
+        """The answer to a refused person: the 403 page ("You are signed in as ..., which
+        does not have access to this page", with sign-out and "use another account") for a
+        navigation, 403 JSON ``{"error": "forbidden", ...}`` for an API call."""
+        s = self.settings
+        if _is_navigation(request):
+            headers, body = forbidden_page(user, denial, s.logout_path)
+        else:
+            headers, body = forbidden_json(s.login_path, s.logout_path)
+        return Respond(403, headers, body)
 
     def authenticate(self, cookie_header: str) -> Flow[Session | None]:
         """The live session of a ``Cookie`` header, as a flow (it may need the store)."""
@@ -364,6 +431,11 @@ class MagicLinkCore:
         if isinstance(exc, SignInRequired):
             cookies = read_cookies(request.cookie_header, self._cookie_names)
             return self._turn_away(request, cookies)
+        if isinstance(exc, AccessDenied) and isinstance(exc.user, OktaUser):
+            denial = exc.denial
+            if denial is not None:
+                log_denial(exc.user, denial)
+                return self.forbidden(request, exc.user, denial)
         if _is_navigation(request):
             return self.error_response(exc)
         return self._json(exc.status, {"error": "unavailable", "code": exc.code})
@@ -383,7 +455,9 @@ class MagicLinkCore:
             cookies = read_cookies(cookie_header, self._cookie_names)
             session = yield from self._session_of(cookies, self.clock())
             if session is not None:
-                return session.user
+                if self.is_public(path) or self.authorize(session.user, path) is None:
+                    return session.user
+                return None  # refused like anyone without a session (1008)
         elif cookie_header:
             logger.warning(
                 "websocket from another origin refused its session",
@@ -685,7 +759,10 @@ class MagicLinkCore:
                 SignInError("Sign-out must come from this site.", code="cross_site", status=403),
                 [("vary", "Sec-Fetch-Site, Origin")],
             )
-        location = s.post_logout_redirect_uri or "/"
+        # "Use another account" (the 403 page): without a hop through Okta's sign-out, go
+        # straight to sign in; with one, Okta sends them to post_logout_redirect_uri.
+        switching = request.query_string == pages.SWITCH_ACCOUNT_QUERY
+        location = s.login_path if switching else s.post_logout_redirect_uri or "/"
         if session is not None:
             yield from self.sessions.revoke_flow(session)
             yield from self._revoke_at_okta(session)

@@ -24,6 +24,7 @@ from ._tokens import (
     parse_token_response,
     read_kid,
     validate_id_token,
+    validate_refreshed_id_token,
 )
 from ._transactions import Transaction
 from .errors import IdentityProviderError, InvalidIdToken, TokenExchangeError
@@ -83,9 +84,8 @@ class OktaConversation:
     def refresh(self, refresh_token: str) -> Generator[httpx.Request, httpx.Response, TokenSet]:
         """Redeem a refresh token for new tokens (``grant_type=refresh_token``).
 
-        The answer's ID token, if any, is not used: the session keeps the identity it
-        was signed in with, and Okta's answer is trusted as the token endpoint's over TLS,
-        like the access token itself. ``invalid_grant`` (the refresh token was revoked, or
+        The answer's ID token, if any, is in the :class:`TokenSet`, unchecked: see
+        :meth:`refreshed_claims`. ``invalid_grant`` (the refresh token was revoked, or
         the person deactivated) raises a 400 :class:`TokenExchangeError` and is not
         logged here: ending that session is the caller's business, and it is not Okta's
         failure.
@@ -96,6 +96,27 @@ class OktaConversation:
             "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
         )
         return (yield from self._token_call(request, "refresh", need_id_token=False))
+
+    def refreshed_claims(self, id_token: str, sub: str) -> Conversation:
+        """The claims of the ID token a refresh returned, checked as at sign-in (RS256
+        from the issuer's keys, ``iss``, ``aud``, ``azp``, times) but with no nonce, and
+        only for the same person (``sub``). Raises a
+        :class:`~okta_magiclink_mw.errors.SignInError`, logged here at WARNING."""
+        settings = self._settings
+        discovery = yield from self._discover()
+        with _warned("id_token.invalid", InvalidIdToken):
+            kid = read_kid(id_token)
+        key = yield from self._signing_key(discovery, kid)
+        with _warned("id_token.invalid", InvalidIdToken):
+            return validate_refreshed_id_token(
+                id_token,
+                key,
+                issuer=settings.issuer,
+                client_id=settings.client_id,
+                sub=sub,
+                now=self._clock(),
+                leeway=settings.leeway,
+            )
 
     def revoke(self, token: str, hint: str) -> Generator[httpx.Request, httpx.Response, bool]:
         """Revoke one token at Okta (RFC 7009, with ``token_type_hint``). True on success;

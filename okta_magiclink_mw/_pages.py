@@ -172,3 +172,28 @@ def logout_page(logout_path: str, nonce: str, signed_in_as: str | None) -> bytes
         "<button type=submit>Sign out</button></form>"
     )
     return _page("Sign out", body, nonce)
+
+
+#: The query string of "Use another account": sign out, then straight to sign in.
+SWITCH_ACCOUNT_QUERY = "then=login"
+
+
+def forbidden_page(
+    signed_in_as: str, logout_path: str, nonce: str, note: str | None = None
+) -> bytes:
+    """A signed-in person may not have this page (403): who they are, and two ways on.
+    Both are POSTs to the logout path, like the logout page's button (a GET changes
+    nothing); "Use another account" then goes to sign in."""
+    action = escape(logout_path)
+    body = (
+        "<h1>You do not have access to this page</h1>"
+        f"<p>You are signed in as <strong>{escape(signed_in_as)}</strong>, which does not "
+        "have access to this page.</p>"
+        + (f"<p>{escape(note)}</p>" if note else "")
+        + "<p>If you have another account that does, sign in with it.</p>"
+        f'<form method=post action="{action}?{SWITCH_ACCOUNT_QUERY}">'
+        "<button type=submit>Use another account</button></form>"
+        f'<form method=post action="{action}">'
+        "<p><button type=submit class=secondary>Sign out</button></p></form>"
+    )
+    return _page("You do not have access to this page", body, nonce)

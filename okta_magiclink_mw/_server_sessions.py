@@ -239,19 +239,36 @@ class ServerSessions:
         return session
 
     def store_tokens(
-        self, session: Session, handle: SessionHandle, tokens: StoredTokens
+        self,
+        session: Session,
+        handle: SessionHandle,
+        tokens: StoredTokens,
+        *,
+        claims: Mapping[str, Any] | None = None,
+        id_token: str | None = None,
     ) -> Flow[Session | None]:
         """Replace the record's tokens in one write (a rotated refresh token is never
-        half-stored); None when the record is gone meanwhile."""
-        blob = self._seal(
-            session.session_id, handle.secret, dict(session.claims), session.id_token, tokens
-        )
+        half-stored), and with ``claims`` (a refreshed, validated ID token's) its claims
+        and ID token too; None when the record is gone meanwhile."""
+        if claims is None:
+            kept, raw = dict(session.claims), session.id_token
+        else:
+            kept = {k: v for k, v in claims.items() if k not in PROTOCOL_CLAIMS}
+            raw = id_token
+        blob = self._seal(session.session_id, handle.secret, kept, raw, tokens)
         subject = self._subject(session.user.identity)
         if not (yield StoreCall("update", (session.session_id, subject, blob))):
             self._forget(session.session_id)
             return None
         yield from self._index_refresh_token(subject, session.tokens, tokens)
-        updated = replace(session, tokens=tokens)
+        if claims is None:
+            updated = replace(session, tokens=tokens)
+        else:
+            email = kept.get("email")
+            if self._indexed and isinstance(email, str) and email != session.claims.get("email"):
+                yield StoreCall("link", (self._alias("email", email), subject, self._max_age))
+            user = self._user(kept, session.session_id, handle.secret)
+            updated = replace(session, tokens=tokens, claims=user.claims, user=user, id_token=raw)
         value = self._value_of.get(session.session_id)
         if value is not None:
             self._remember(value, updated)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import zlib
@@ -16,12 +17,15 @@ from ._tokens import MAX_TOKEN_BYTES
 from .errors import IdentityProviderError
 from .user import OktaUser
 
+logger = logging.getLogger("okta_magiclink_mw")
+
 #: Protocol claims of the ID token that say nothing about the person; not kept.
 PROTOCOL_CLAIMS = frozenset(
     {"iss", "aud", "exp", "iat", "nbf", "jti", "nonce", "at_hash", "c_hash", "ver", "azp", "sid"}
 )
-#: What is kept when the claims would not fit in one cookie (R25).
-_ESSENTIAL_CLAIMS = ("sub", "email", "email_verified", "name", "preferred_username")
+#: What is kept when the claims would not fit in one cookie (R25): who the person is, and
+#: the groups the access rules may need.
+_ESSENTIAL_CLAIMS = ("sub", "email", "email_verified", "name", "preferred_username", "groups")
 #: Verified cookie values remembered, so a request pays for HMAC and JSON once per value.
 _CACHE_SIZE = 1024
 
@@ -103,6 +107,11 @@ class Session:
             self.session_id, self.issued_at, self.last_seen, self.claims, None, self.user
         )
 
+    def with_claims(self, claims: Mapping[str, Any]) -> Session:
+        """Fewer claims, no id_token: what a cookie keeps when the whole would not fit.
+        The user stays the one of the full claims (the cookie is read back as it is)."""
+        return Session(self.session_id, self.issued_at, self.last_seen, claims, None, self.user)
+
     def seen_at(self, now: float) -> Session:
         return Session(
             self.session_id, self.issued_at, now, self.claims, self.sealed_id_token, self.user
@@ -154,8 +163,11 @@ class SessionManager:
         leeway: float,
         secure: bool,
         store: SessionStore,
+        keep_groups: bool = False,
     ) -> None:
         self._codec = codec
+        #: The access rules need the ``groups`` claim: never drop it to make a cookie fit.
+        self._keep_groups = keep_groups
         self._sealer = sealer
         self._max_age = max_age
         self._idle = idle_timeout
@@ -312,19 +324,13 @@ class SessionManager:
 
     def _fitting_header(self, session: Session) -> str:
         # Shrink until it fits (R25): first drop the id_token (logout then goes without
-        # id_token_hint), then keep only the essential claims.
-        candidates = (
-            session,
-            session.without_id_token(),
-            Session(
-                session.session_id,
-                session.issued_at,
-                session.last_seen,
-                {k: session.claims[k] for k in _ESSENTIAL_CLAIMS if k in session.claims},
-                None,
-                session.user,
-            ),
-        )
+        # id_token_hint), then keep only the essential claims, and last (unless access
+        # rules need them) the groups too.
+        essential = {k: session.claims[k] for k in _ESSENTIAL_CLAIMS if k in session.claims}
+        candidates = [session, session.without_id_token(), session.with_claims(essential)]
+        if "groups" in essential and not self._keep_groups:
+            del essential["groups"]
+            candidates.append(session.with_claims(essential))
         header = ""
         for candidate in candidates:
             value = self._codec.dumps(candidate.to_payload())
@@ -332,7 +338,20 @@ class SessionManager:
                 self._codec.name, value, max_age=int(self._max_age), secure=self._secure
             )
             if fits(header):
+                if "groups" in session.claims and "groups" not in candidate.claims:
+                    logger.warning(
+                        "the groups claim is too large for a session cookie and was dropped: "
+                        "filter it in Okta, or set session_store",
+                        extra={"event": "session.groups_dropped"},
+                    )
                 return header
+        if "groups" in essential:
+            logger.warning(
+                "the groups claim is too large for a session cookie, and the access rules "
+                "need it: filter it in Okta (a regex of the groups the rules name), or set "
+                "session_store",
+                extra={"event": "session.groups_too_large"},
+            )
         # Okta's answer is unusable here; a page with a way back, not a 500 (R34).
         raise IdentityProviderError(
             "Your Okta profile is too large for this app to keep you signed in.",

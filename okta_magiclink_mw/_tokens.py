@@ -695,6 +695,44 @@ def validate_id_token(
     if not nonce:
         # An empty expected nonce would make "nonce matches" meaningless.
         _invalid("id_token: no expected nonce")
+    claims = _decoded(id_token, key, issuer=issuer, client_id=client_id)
+    _check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce)
+    _check_times(claims, now=now, leeway=leeway, max_age=max_age)
+    return claims
+
+
+def validate_refreshed_id_token(
+    id_token: str,
+    key: Any,
+    *,
+    issuer: str,
+    client_id: str,
+    sub: str,
+    now: float,
+    leeway: float,
+    max_age: float = 600.0,
+) -> dict[str, Any]:
+    """Verify the ID token a refresh returned (OIDC Core §12.2) and return its claims.
+
+    As :func:`validate_id_token`, but with no nonce to expect (a refresh has none; one
+    carried over from the sign-in is not checked), and ``sub`` must be the session's.
+
+    Raises:
+        InvalidIdToken: on any failure.
+    """
+    read_kid(id_token)
+    if not isinstance(key, RSAPublicKey):
+        _invalid("id_token: verification key is not an RSA public key")
+    claims = _decoded(id_token, key, issuer=issuer, client_id=client_id)
+    _check_claims(claims, issuer=issuer, client_id=client_id, nonce=None)
+    if claims["sub"] != sub:
+        _invalid("id_token: refreshed for another sub")
+    _check_times(claims, now=now, leeway=leeway, max_age=max_age)
+    return claims
+
+
+def _decoded(id_token: str, key: RSAPublicKey, *, issuer: str, client_id: str) -> dict[str, Any]:
+    """PyJWT's signature check and claim presence (the time checks are ours)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             id_token,
@@ -716,13 +754,13 @@ def validate_id_token(
     except (jwt.PyJWTError, ValueError, TypeError):
         # Bad signature, wrong key (#70), claim failures, or a payload PyJWT cannot parse.
         _invalid("id_token: PyJWT rejected the token")
-    _check_claims(claims, issuer=issuer, client_id=client_id, nonce=nonce)
-    _check_times(claims, now=now, leeway=leeway, max_age=max_age)
     return claims
 
 
-def _check_claims(claims: dict[str, Any], *, issuer: str, client_id: str, nonce: str) -> None:
-    """Identity claims: iss, aud, azp, nonce, sub."""
+def _check_claims(
+    claims: dict[str, Any], *, issuer: str, client_id: str, nonce: str | None
+) -> None:
+    """Identity claims: iss, aud, azp, nonce (unless None: a refresh), sub."""
     iss = claims.get("iss")
     if not isinstance(iss, str) or iss != issuer:  # No arrays, prefixes, trailing slashes (#71).
         _invalid("id_token: iss mismatch")
@@ -733,8 +771,9 @@ def _check_claims(claims: dict[str, Any], *, issuer: str, client_id: str, nonce:
     if "azp" in claims and claims["azp"] != client_id:
         _invalid("id_token: azp mismatch")
     token_nonce = claims.get("nonce")
-    if not isinstance(token_nonce, str) or not hmac.compare_digest(
-        token_nonce.encode("utf-8"), nonce.encode("utf-8")
+    if nonce is not None and (
+        not isinstance(token_nonce, str)
+        or not hmac.compare_digest(token_nonce.encode("utf-8"), nonce.encode("utf-8"))
     ):
         _invalid("id_token: nonce mismatch")  # #73
     sub = claims.get("sub")

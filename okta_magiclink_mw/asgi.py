@@ -10,9 +10,9 @@ from typing import Any
 
 import anyio
 import httpx
-from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import _guards
 from ._access_tokens import CURRENT_OUTCOME, AppOutcome
 from ._effects import Flow, T
 from ._flow import (
@@ -32,8 +32,6 @@ from .settings import Settings
 from .stores._base import RecordStore, SessionInfo, StoreUnavailable
 from .user import OktaUser
 
-_SIGNED_IN = AuthCredentials(["authenticated"])
-_SIGNED_OUT = AuthCredentials()
 _FACT_HEADERS = {
     b"cookie": "cookie_header",
     b"accept": "accept",
@@ -52,8 +50,10 @@ class OktaMagicLink:
 
     Requests with a valid session reach the app with ``scope["user"]`` set to an
     :class:`~okta_magiclink_mw.OktaUser` (so ``request.user`` works in Starlette and
-    FastAPI, and ``scope["auth"]`` carries the ``"authenticated"`` scope for
-    ``@requires``); all others are sent to sign in (navigations) or get a 401.
+    FastAPI, and ``scope["auth"]`` carries the ``"authenticated"`` scope and a
+    ``"group:<name>"`` scope per group for ``@requires``); all others are sent to sign in
+    (navigations) or get a 401. A signed-in person whom ``access_rules`` or ``allowed_*``
+    refuse gets a 403 page (JSON for an API call).
 
     :param app: the ASGI app to protect.
     :param settings: see :class:`~okta_magiclink_mw.Settings`.
@@ -88,6 +88,7 @@ class OktaMagicLink:
         self._identity = IdentityHeaders(settings.identity_headers)
         self._listen_pending = self.core.record_store is not None
         self._tokens_kept = self.core.tokens is not None
+        self._everyone = self.core.policy.everyone
         self.core.drive_async = self._drive
 
     async def sign_out_everywhere(self, sub: str) -> int:
@@ -138,7 +139,11 @@ class OktaMagicLink:
                 spoofed = True
         if self._listen_pending:
             await self._start_listening()
-        decision: Decision | None = self.core.signed_in(scope["path"], cookie)
+        decision: Decision | None
+        if self._everyone:
+            decision = self.core.signed_in(scope["path"], cookie)
+        else:  # the policy matches the path the app routes on
+            decision = self.core.signed_in(scope["path"], cookie, _route_path(scope))
         if decision is None:
             facts = _facts(scope)
             if facts.method == "POST" and facts.path in self.core.body_paths:
@@ -165,16 +170,17 @@ class OktaMagicLink:
                     await _respond(send, self._interrupted(flow))
                 raise
         if type(decision) is PassThrough:
-            scope["user"] = decision.user
-            scope["auth"] = _SIGNED_IN if decision.user.is_authenticated else _SIGNED_OUT
+            user = decision.user
+            scope["user"] = user
+            scope["auth"] = user._auth  # built once per user, groups included
             if spoofed:
                 scope["headers"] = identity.strip_headers(scope["headers"])
-            authenticated = decision.user.is_authenticated
+            authenticated = user.is_authenticated
             vary = authenticated and not decision.set_cookies
             if decision.set_cookies:
                 send = _adding_cookies(send, decision.set_cookies)
-            if self._tokens_kept and authenticated:
-                # The app may fail on a token call: one wrapper for that and for Vary.
+            if (self._tokens_kept and authenticated) or _guards.declared:
+                # The app may fail on a token call or a guard: one wrapper for that and Vary.
                 guard = _Guard()
                 reset = CURRENT_OUTCOME.set(guard)
                 try:
@@ -239,7 +245,7 @@ class OktaMagicLink:
             await send({"type": "websocket.close", "code": 1008})
             return
         scope["user"] = user
-        scope["auth"] = _SIGNED_IN if user.is_authenticated else _SIGNED_OUT
+        scope["auth"] = user._auth
         if spoofed:  # R29 holds for websockets too
             scope["headers"] = self._identity.strip_headers(scope["headers"])
         await self.app(scope, receive, send)
@@ -254,8 +260,9 @@ class OktaMagicLink:
 
 
 class _Guard(AppOutcome):
-    """What happened to one request whose app may fail on a token call: if it does (the
-    session ended, Okta is down), the middleware answers in its place, unless the app
+    """What happened to one request whose app may fail on a token call or a guard: if it
+    does (the session ended, Okta is down, a guard refused), the middleware answers in its
+    place, unless the app
     already sent a response of its own that is not the 500 a framework made of the
     failure (Starlette sends that, then re-raises)."""
 

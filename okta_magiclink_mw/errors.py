@@ -4,6 +4,7 @@ The tree::
 
     MagicLinkError                 base class; carries ``code`` and ``status``
     ├── ConfigurationError         bad settings, raised at construction (also a ValueError)
+    ├── AccessDenied               signed in, but not allowed there                (403)
     └── SignInError                a sign-in attempt failed; rendered as an error page
         ├── BadRequest             malformed or ambiguous callback input           (400)
         ├── StateMismatch          no matching sign-in in this browser             (403)
@@ -18,6 +19,11 @@ one.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._policy import Denial
 
 
 class MagicLinkError(Exception):
@@ -50,6 +56,29 @@ class ConfigurationError(MagicLinkError, ValueError):
     """The settings cannot work; raised when the middleware is built, never per request."""
 
     code = "configuration_error"
+
+
+class AccessDenied(MagicLinkError):
+    """A signed-in person may not have this page: what the guards of
+    :mod:`okta_magiclink_mw.fastapi`, :mod:`~okta_magiclink_mw.starlette` and
+    :mod:`~okta_magiclink_mw.flask` raise. Let it propagate: the middleware answers with
+    its 403 page (JSON for an API call), as for a person its own rules refuse."""
+
+    code = "forbidden"
+    status = 403
+    public_message = "You do not have access to this page."
+
+    def __init__(
+        self,
+        public_message: str | None = None,
+        *,
+        user: Any = None,
+        denial: Denial | None = None,
+    ) -> None:
+        super().__init__(public_message)
+        #: Who was refused (an :class:`~okta_magiclink_mw.OktaUser`), and why.
+        self.user = user
+        self.denial = denial
 
 
 class SignInError(MagicLinkError):

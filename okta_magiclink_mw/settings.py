@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from . import _environment
 from ._identity_headers import header_patterns
+from ._policy import AccessRule, Requirement, rules_of
 from .errors import ConfigurationError
 
 #: The Okta Sign-In Widget release the login page loads by default.
@@ -180,6 +181,17 @@ class Settings:
     #: OpenID Connect Back-Channel Logout: the path of the ``backchannel_logout_uri``
     #: registered for the app; None (the default) turns it off. Needs ``session_store``.
     backchannel_logout_path: str | None = None
+    #: Who may enter, when no access rule matches the path: a person whose verified email
+    #: is in ``allowed_emails``, or whose verified email's domain is in ``allowed_domains``
+    #: (exactly, no subdomains), or who is in one of ``allowed_groups`` (the ID token's
+    #: ``groups`` claim). All three empty: anyone who can sign in.
+    allowed_emails: Sequence[str] = ()
+    allowed_domains: Sequence[str] = ()
+    allowed_groups: Sequence[str] = ()
+    #: Per-path rules, in order: the first :class:`~okta_magiclink_mw.AccessRule` whose
+    #: path matches decides (the ``allowed_*`` lists then do not apply). Public paths are
+    #: never subject to them.
+    access_rules: Sequence[AccessRule] = ()
 
     # Derived once in __post_init__; not arguments.
     callback_path: str = field(init=False, repr=False)
@@ -211,6 +223,7 @@ class Settings:
         if isinstance(self.scopes, str) or "openid" not in self.scopes:
             raise ConfigurationError("scopes must be a sequence of strings that includes 'openid'")
         self._check_store()
+        self._check_access()
         if self.login_page is not None and not (
             isinstance(self.login_page, str) or callable(self.login_page)
         ):
@@ -369,6 +382,16 @@ class Settings:
                 "universal_logout_issuer must be an https URL without path, query or "
                 "fragment, e.g. https://{org}.okta.com (http is allowed for localhost only)"
             )
+
+    def _check_access(self) -> None:
+        # Each list as a Requirement would hold it: the messages name the setting.
+        Requirement.of(
+            self.allowed_emails, self.allowed_domains, self.allowed_groups, where="allowed_"
+        )
+        set_ = object.__setattr__
+        for name in ("allowed_emails", "allowed_domains", "allowed_groups"):
+            set_(self, name, tuple(getattr(self, name)))
+        set_(self, "access_rules", rules_of(self.access_rules))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from starlette.authentication import BaseUser
+from starlette.authentication import AuthCredentials, BaseUser
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._policy import Policy
 
 
 class TokenSource(Protocol):
@@ -18,6 +21,10 @@ class TokenSource(Protocol):
 
     def aaccess_token(self, min_valid: float) -> Awaitable[str]: ...
 
+
+#: ``scope["auth"]`` of a person in no group, and of nobody (shared, never rebuilt).
+SIGNED_IN = AuthCredentials(["authenticated"])
+SIGNED_OUT = AuthCredentials()
 
 _NO_TOKENS = (
     "access tokens are kept only with a session_store (sessions in the cookie never hold "
@@ -36,10 +43,14 @@ class OktaUser(BaseUser):
     address anyone could type into a profile never becomes who someone is. The raw
     claims, ``email`` included, stay readable in :attr:`claims`.
 
+    :attr:`groups` is the ID token's ``groups`` claim, which Okta sends only when the
+    authorization server (or the app's "Groups claim filter") is set up to; in Starlette,
+    each group is also a ``group:<name>`` scope of ``request.auth`` for ``@requires``.
+
     :ivar claims: the identity claims of the validated ID token (read-only).
     """
 
-    __slots__ = ("_tokens", "claims", "email", "remote_user")
+    __slots__ = ("_access", "_auth", "_tokens", "claims", "email", "groups", "remote_user")
 
     def __init__(self, claims: Mapping[str, Any], *, tokens: TokenSource | None = None) -> None:
         self._tokens = tokens
@@ -50,6 +61,17 @@ class OktaUser(BaseUser):
         self.email: str | None = email if verified else None
         #: What WSGI's ``REMOTE_USER`` carries: the verified email, else the Okta id.
         self.remote_user: str = self.email or str(claims["sub"])
+        #: The ID token's ``groups`` claim (a list of strings; anything else is no group).
+        self.groups: frozenset[str] = _groups(claims.get("groups"))
+        # ``scope["auth"]``: "authenticated" and a "group:<name>" per group (for
+        # Starlette's @requires), built once per user, as the user is once per session.
+        self._auth = (
+            AuthCredentials(["authenticated", *(f"group:{g}" for g in sorted(self.groups))])
+            if self.groups
+            else SIGNED_IN
+        )
+        #: The rules this person passes, as the policy that computed them left it.
+        self._access: tuple[Policy, int] | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -94,6 +116,12 @@ class OktaUser(BaseUser):
         return f"OktaUser(identity={self.identity!r})"
 
 
+def _groups(value: object) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(g for g in value if isinstance(g, str) and g)
+
+
 class AnonymousUser(BaseUser):
     """Nobody is signed in: what a public path sees without a session."""
 
@@ -102,6 +130,8 @@ class AnonymousUser(BaseUser):
     claims: Mapping[str, Any] = MappingProxyType({})
     email = None
     remote_user = ""
+    groups: frozenset[str] = frozenset()
+    _auth = SIGNED_OUT
 
     @property
     def is_authenticated(self) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import _guards
 from ._access_tokens import CURRENT_OUTCOME, AppOutcome
 from ._effects import Flow, T
 from ._flow import Decision, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
@@ -143,7 +144,7 @@ class OktaMagicLinkWSGI:
         # Public paths are matched on PATH_INFO, the path the app routes on (see _flow).
         path = script_name + path_info or "/"
         cookie = environ.get("HTTP_COOKIE", "")
-        decision: Decision | None = self.core.signed_in(path, cookie)
+        decision: Decision | None = self.core.signed_in(path, cookie, path_info or "/")
         if decision is None:
             facts = _facts(environ, path, path_info or "/", cookie)
             if facts.method == "POST" and path in self.core.body_paths:
@@ -170,9 +171,10 @@ class OktaMagicLinkWSGI:
                 start_response = _adding_cookies(start_response, decision.set_cookies)
             if authenticated:
                 environ["REMOTE_USER"] = user.remote_user
-                if self._tokens_kept:  # one wrapper for the guard and Vary
-                    guard = _Guard(self, environ, start_response, path, path_info, vary)
-                    return guard.call_app()
+            if (self._tokens_kept and authenticated) or _guards.declared:
+                # The app may fail on a token call or a guard: one wrapper for that and Vary.
+                guard = _Guard(self, environ, start_response, path, path_info, vary)
+                return guard.call_app()
             if vary:
                 start_response = _varying_on_cookie(start_response)
             return self.app(environ, start_response)
@@ -183,7 +185,8 @@ class OktaMagicLinkWSGI:
 
 
 class _Guard(AppOutcome):
-    """Calls the app; if it fails on an access token (the session ended, Okta is down),
+    """Calls the app; if it fails on an access token (the session ended, Okta is down) or
+    a guard refused,
     answers in its place: when the failure escapes it, or when the framework made a 500
     page of it (Flask does, outside debug mode). Adds ``Vary: Cookie`` when ``vary``."""
 

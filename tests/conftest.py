@@ -133,6 +133,12 @@ class FakeOkta:
     ``invalid_client``, ``redirect``, ``huge_body``. ``claims`` overrides ID-token claims,
     ``header`` overrides its JOSE header, ``signing_key``/``kid`` choose how it is signed,
     ``jwks`` is the list of (kid, key) published.
+
+    A refresh returns a new ID token, as Okta does when ``openid`` was granted (unless
+    ``refresh_id_token`` is False): the sign-in's claims, updated with ``current_claims``
+    (what Okta says of the person now, e.g. ``{"groups": ["admins"]}``), and broken on
+    purpose by ``refresh_id_token_fault`` (``other_sub``, ``wrong_aud``, ``expired``,
+    ``bad_signature``, ``garbage``).
     """
 
     def __init__(self, router: respx.MockRouter, key: rsa.RSAPrivateKey, clock: FakeClock) -> None:
@@ -171,6 +177,11 @@ class FakeOkta:
         self.refresh_forms: list[dict[str, str]] = []
         self.refresh_fault: str | None = None
         self.access_tokens: list[str] = []
+        self.refresh_id_token = True
+        self.refresh_id_token_fault: str | None = None
+        self.current_claims: dict[str, Any] = {}
+        self.refresh_claims: dict[str, dict[str, Any]] = {}  # refresh token -> sign-in claims
+        self.refreshed_id_tokens: list[str] = []
 
     # The widget's part: the person proves themselves, Okta hands back an interaction code.
     def issue_code(self, widget_config: dict[str, Any], **claims: Any) -> str:
@@ -216,11 +227,49 @@ class FakeOkta:
             "expires_in": self.access_lifetime,
             "scope": "openid profile email offline_access",
         }
+        claims = self.refresh_claims.get(token)
         if self.rotate_refresh:
             self.live_refresh.discard(token)
             body["refresh_token"] = "rt-" + secrets.token_urlsafe(16)
             self.live_refresh.add(body["refresh_token"])
+            if claims is not None:
+                self.refresh_claims[body["refresh_token"]] = claims
+        if self.refresh_id_token and claims is not None:
+            body["id_token"] = self._refreshed_id_token(claims)
         return httpx.Response(200, json=body)
+
+    def _refreshed_id_token(self, sign_in_claims: dict[str, Any]) -> str:
+        """The ID token of a refresh: no nonce, fresh times, Okta's current claims."""
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "sub": "00u-ada",
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "email_verified": True,
+            "iat": now,
+            "exp": now + 3600,
+            "auth_time": now,
+        }
+        claims.update(sign_in_claims)
+        claims.update(self.current_claims)
+        fault = self.refresh_id_token_fault
+        key = self.signing_key
+        if fault == "other_sub":
+            claims["sub"] = "00u-mallory"
+        elif fault == "wrong_aud":
+            claims["aud"] = "0oa-another-app"
+        elif fault == "expired":
+            claims["iat"], claims["exp"] = now - 7200, now - 3600
+        elif fault == "bad_signature":
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif fault == "garbage":
+            return "not.a-jwt"
+        claims = {k: v for k, v in claims.items() if v is not None}
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
+        self.refreshed_id_tokens.append(token)
+        return token
 
     def _jwks(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"keys": [public_jwk(k, kid) for kid, k in self.jwks]})
@@ -292,6 +341,8 @@ class FakeOkta:
         if "offline_access" in issued.scopes:  # as Okta: a refresh token only when asked
             body["refresh_token"] = "rt-" + secrets.token_urlsafe(16)
             self.live_refresh.add(body["refresh_token"])
+            if "openid" in issued.scopes:  # its refreshes return an ID token too
+                self.refresh_claims[body["refresh_token"]] = dict(issued.claims)
         if fault == "missing_id_token":
             del body["id_token"]
         if fault == "wrong_token_type":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,10 +129,32 @@ class FakeOkta(Org):
 
     # -- setup ------------------------------------------------------------------------------
 
-    def add_user(self, email: str, name: str = "", *, login: str | None = None) -> FakeUser:
-        """Create an active user with an enrolled email authenticator."""
-        user = FakeUser(email=email, name=name or email.split("@", 1)[0], login=login or email)
+    def add_user(
+        self,
+        email: str,
+        name: str = "",
+        *,
+        login: str | None = None,
+        groups: Sequence[str] = (),
+    ) -> FakeUser:
+        """Create an active user with an enrolled email authenticator, in ``groups``."""
+        user = FakeUser(
+            email=email,
+            name=name or email.split("@", 1)[0],
+            login=login or email,
+            groups=list(groups),
+        )
         self.users[user.id] = user
+        return user
+
+    def set_groups(self, email: str, groups: Sequence[str]) -> FakeUser:
+        """Put a user in exactly ``groups``, as an admin does in Okta: ID tokens minted
+        from now on (a sign-in, a refresh) carry the new groups; those already issued keep
+        theirs. Raises :class:`LookupError` if there is no such user."""
+        user = self.find_user(email)
+        if user is None:
+            raise LookupError(f"no user {email!r}")
+        user.groups = list(groups)
         return user
 
     def add_client(
@@ -147,6 +170,8 @@ class FakeOkta(Org):
         access_token_lifetime: int = TOKEN_LIFETIME,
         refresh_token_rotation: bool = False,
         rotation_grace: float = ROTATION_GRACE,
+        groups_claim: str | None = "groups",
+        groups_filter: str = ".*",
     ) -> FakeClient:
         """Register an OIDC app allowed to use the Interaction Code and Refresh Token grants.
 
@@ -156,10 +181,16 @@ class FakeOkta(Org):
         ``refresh_token_rotation=True`` is Okta's "Rotate token after every
         use": each refresh returns a new refresh token and the old one keeps
         working for ``rotation_grace`` seconds (0-60, default 30); otherwise
-        the refresh token is persistent.
+        the refresh token is persistent. ``groups_claim`` names the ID token's claim
+        listing the user's groups that match ``groups_filter`` (a regex, matched in
+        full); None leaves it out, as an org where no admin added it.
         """
         from ._org import origin_of
 
+        try:
+            re.compile(groups_filter)
+        except re.error as exc:
+            raise ValueError(f"groups_filter is not a regex: {exc}") from None
         if access_token_lifetime <= 0:
             raise ValueError("access_token_lifetime must be positive")
         if not 0 <= rotation_grace <= 60:
@@ -178,6 +209,8 @@ class FakeOkta(Org):
             access_token_lifetime=access_token_lifetime,
             refresh_token_rotation=refresh_token_rotation,
             rotation_grace=rotation_grace,
+            groups_claim=groups_claim,
+            groups_filter=groups_filter,
         )
         self.clients[client.client_id] = client
         return client

@@ -24,6 +24,8 @@ class FakeUser:
     email_enrollment_id: str = field(default_factory=lambda: okta_id("eae"))
     #: Okta's user status: ``ACTIVE``, or ``DEPROVISIONED`` once deactivated.
     status: str = "ACTIVE"
+    #: Names of the Okta groups the user is in (``FakeOkta.set_groups`` changes them).
+    groups: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -57,6 +59,12 @@ class FakeClient:
     token) and ``rotation_grace`` ("Grace period for token rotation",
     0-60 seconds, default 30): how long a rotated-out refresh token still
     works.
+
+    The groups claim, as an admin adds it to the authorization server's
+    Claims (or the app's "Groups claim filter"): ``groups_claim`` is its
+    name (None: not configured, no claim), ``groups_filter`` the regex a
+    group's name must match in full ("Matches regex"). ID tokens carry it
+    when the user is in at least one matching group.
     """
 
     client_id: str
@@ -69,6 +77,8 @@ class FakeClient:
     access_token_lifetime: int = TOKEN_LIFETIME
     refresh_token_rotation: bool = False
     rotation_grace: float = ROTATION_GRACE
+    groups_claim: str | None = "groups"
+    groups_filter: str = ".*"
 
 
 class Step(Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -243,6 +244,14 @@ class Org:
         if "email" in scopes:
             claims["email"] = user.email
             claims["email_verified"] = True
+        client = self.clients.get(client_id)
+        if client is not None and client.groups_claim:
+            # As Okta's groups claim: the user's groups that match the filter, in full;
+            # left out when none does.
+            pattern = re.compile(client.groups_filter)
+            groups = [g for g in user.groups if pattern.fullmatch(g)]
+            if groups:
+                claims[client.groups_claim] = groups
         return claims
 
     def access_token_record(self, token: str) -> AccessTokenRecord | None:
