@@ -23,6 +23,7 @@ from ._access_tokens import AccessTokens, noted, stored_tokens
 from ._authorization import forbidden_json, forbidden_page, log_denial, warn_about_groups
 from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
 from ._effects import Flow, resumed, run_now_or_later
+from ._observe import Observer
 from ._oidc import OktaConversation
 from ._policy import Denial, Policy
 from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
@@ -131,6 +132,7 @@ class MagicLinkCore:
     :param settings: validated :class:`~okta_magiclink_mw.Settings`.
     :param session_store: where logouts are remembered; an in-process store by default.
     :param clock: seconds since the epoch; tests pass a fake one.
+    :param observer: hears of sign-ins started, completed and failed (metrics).
     """
 
     def __init__(
@@ -139,9 +141,12 @@ class MagicLinkCore:
         *,
         session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        #: Told of sign-ins started, completed and failed; None (nobody) costs nothing.
+        self.observer = observer
         s = settings
         #: Who may enter which path (``access_rules``, ``allowed_*``), compiled once.
         self.policy = Policy.from_settings(s)
@@ -472,29 +477,33 @@ class MagicLinkCore:
         ASGI ``path`` without ``root_path``): a public path means the same view wherever the
         app is mounted, and no prefix can make another view public.
         """
-        if path in self._public_exact:
-            return True
-        if not path.startswith(self._public_prefixes):
-            return False
-        return not (
-            "//" in path
-            or "\\" in path
-            or "/./" in path
-            or "/../" in path
-            or path.endswith(("/.", "/.."))
-            or "\x00" in path
-        )
+        return public_path(path, self._public_exact, self._public_prefixes)
 
     # -- unauthenticated requests -----------------------------------------------------
 
-    def _turn_away(self, request: RequestFacts, cookies: dict[str, list[str]]) -> Respond:
+    def turn_away(self, request: RequestFacts, *, return_to: str | None = None) -> Respond:
+        """What a request without a session gets: for a navigation, a redirect to sign in
+        with a new transaction that returns to ``return_to`` (validated again; by default
+        the request's own path), else a 401 JSON body. The forward-auth server answers
+        for the proxied request with it."""
+        cookies = read_cookies(request.cookie_header, self._cookie_names)
+        return self._turn_away(request, cookies, return_to)
+
+    def _turn_away(
+        self,
+        request: RequestFacts,
+        cookies: dict[str, list[str]],
+        return_to: str | None = None,
+    ) -> Respond:
         if not _is_navigation(request):
             body = json.dumps({"error": "unauthenticated", "login_url": self.settings.login_path})
             headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
             headers.append(("content-type", "application/json"))
             return Respond(401, headers, body.encode())
         now = self.clock()
-        if request.method in ("GET", "HEAD"):
+        if return_to is not None:
+            target = return_to
+        elif request.method in ("GET", "HEAD"):
             # Re-encode the decoded path so "/my%20file" and "/a%3Fb" come back as asked.
             target = quote(request.path, safe="/!$&'()*+,;=:@-._~")
             if request.query_string:
@@ -504,6 +513,8 @@ class MagicLinkCore:
             # the person lands back on the page the form was on, not on raw JSON.
             target = self._same_origin_referer_target(request.referer)
         txn = Transaction.start(safe_return_target(target, forbidden_paths=self._own_paths), now)
+        if self.observer is not None:
+            self.observer.signin_started()
         held = self._held(cookies, now)
         held[txn.state] = txn
         headers = self._redirect_headers(self._login_url(state=txn.state))
@@ -559,6 +570,8 @@ class MagicLinkCore:
                 return self._enter_code(otp)
             # Start afresh and put the new state in the address bar, so a reload reuses it.
             txn = Transaction.start("/", now)
+            if self.observer is not None:
+                self.observer.signin_started()
             held[txn.state] = txn
             headers = self._redirect_headers(self._login_url(state=txn.state))
             headers.append(("set-cookie", self.transactions.dump(held, now)))
@@ -719,6 +732,8 @@ class MagicLinkCore:
             return self.error_response(exc, [("set-cookie", txn_cookie)])
         target = safe_return_target(txn.return_to, forbidden_paths=self._own_paths)
         logger.info("sign-in completed", extra={"event": "signin.success"})
+        if self.observer is not None:
+            self.observer.signin_completed()
         headers = self._redirect_headers(target)
         headers += [("set-cookie", session_cookie), ("set-cookie", txn_cookie)]
         return Respond(302, headers)
@@ -810,6 +825,8 @@ class MagicLinkCore:
             exc.code,
             extra={"event": "signin.failed", "code": exc.code, "reference": reference},
         )
+        if self.observer is not None:
+            self.observer.signin_failed(exc.code)
         nonce = pages.new_nonce()
         headers = pages.security_headers(pages.strict_csp(nonce))
         headers.append(("content-type", "text/html; charset=utf-8"))
@@ -881,6 +898,23 @@ class MagicLinkCore:
             parts = urlsplit(request.referer)
             return f"{parts.scheme}://{parts.netloc}" == self.settings.app_origin
         return True
+
+
+def public_path(path: str, exact: frozenset[str], prefixes: tuple[str, ...]) -> bool:
+    """True if ``path`` is one of ``exact``, or a clean path under one of ``prefixes``
+    (no empty, dot or backslash segment, no NUL): :meth:`MagicLinkCore.is_public`."""
+    if path in exact:
+        return True
+    if not path.startswith(prefixes):
+        return False
+    return not (
+        "//" in path
+        or "\\" in path
+        or "/./" in path
+        or "/../" in path
+        or path.endswith(("/.", "/.."))
+        or "\x00" in path
+    )
 
 
 def _printable(text: str, limit: int = 200) -> str:

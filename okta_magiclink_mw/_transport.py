@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ import anyio
 import httpcore
 import httpx
 
+from ._observe import Observer
 from .settings import Settings
 from .stores._base import StoreCall, StoreUnavailable
 
@@ -281,6 +282,7 @@ def drive_sync(
     settings: Settings,
     shared: SharedGets | None = None,
     store: Any = None,
+    observer: Observer | None = None,
 ) -> T:
     """Run ``flow`` to completion with a blocking client (and ``store``'s sync methods
     for the flow's :class:`~okta_magiclink_mw.stores.StoreCall` effects).
@@ -290,6 +292,9 @@ def drive_sync(
     own transport: its phase timeouts are capped at the deadline and the body is read
     to the deadline, but a server that drips the status line and headers is bounded
     only by that client's per-read timeout.
+
+    ``observer`` hears of each request that went out (a shared GET once, not once per
+    caller waiting on it).
     """
     step: Any = None
     failure: BaseException | None = None
@@ -306,17 +311,22 @@ def drive_sync(
                 failure = exc
             continue
         try:
-            step = _send_sync_shared(client, _for_okta(request), settings, shared)
+            step = _send_sync_shared(client, _for_okta(request), settings, shared, observer)
         except httpx.HTTPError as exc:
             failure = exc
 
 
 def _send_sync_shared(
-    client: httpx.Client, request: httpx.Request, settings: Settings, shared: SharedGets | None
+    client: httpx.Client,
+    request: httpx.Request,
+    settings: Settings,
+    shared: SharedGets | None,
+    observer: Observer | None = None,
 ) -> httpx.Response:
     deadline = time.monotonic() + settings.http_deadline
+    send = _send_sync if observer is None else _observed_sync(observer)
     if shared is None or request.method != "GET":
-        return _send_sync(client, request, settings, deadline)
+        return send(client, request, settings, deadline)
     key = str(request.url)
     while True:
         with shared.lock:
@@ -332,7 +342,7 @@ def _send_sync_shared(
             return response
         # The leader stopped without an answer: ask again, perhaps leading this time.
     try:
-        flight.response = _send_sync(client, request, settings, deadline)
+        flight.response = send(client, request, settings, deadline)
         return flight.response
     except httpx.HTTPError as exc:
         flight.error = exc
@@ -381,9 +391,11 @@ async def drive_async(
     settings: Settings,
     shared: SharedGets | None = None,
     store: Any = None,
+    observer: Observer | None = None,
 ) -> T:
     """Run ``flow`` to completion with an async client (and ``store``'s async methods for
-    the flow's store effects); each call to Okta ends by the deadline."""
+    the flow's store effects); each call to Okta ends by the deadline. ``observer``
+    hears of each request that went out, as in :func:`drive_sync`."""
     step: Any = None
     failure: BaseException | None = None
     while True:
@@ -399,7 +411,7 @@ async def drive_async(
                 failure = exc
             continue
         try:
-            step = await _send_async_shared(client, _for_okta(request), settings, shared)
+            step = await _send_async_shared(client, _for_okta(request), settings, shared, observer)
         except httpx.HTTPError as exc:
             failure = exc
 
@@ -409,10 +421,12 @@ async def _send_async_shared(
     request: httpx.Request,
     settings: Settings,
     shared: SharedGets | None,
+    observer: Observer | None = None,
 ) -> httpx.Response:
     deadline = anyio.current_time() + settings.http_deadline
+    send = _send_async if observer is None else _observed_async(observer)
     if shared is None or request.method != "GET":
-        return await _send_async(client, request, settings, deadline)
+        return await send(client, request, settings, deadline)
     key = str(request.url)
     # One event loop: no lock needed between awaits.
     while (flight := shared.flights.get(key)) is not None:
@@ -428,7 +442,7 @@ async def _send_async_shared(
         # The leader was cancelled before it had an answer: ask again, perhaps leading.
     flight = shared.flights[key] = _Flight(anyio.Event())
     try:
-        flight.response = await _send_async(client, request, settings, deadline)
+        flight.response = await send(client, request, settings, deadline)
         return flight.response
     except httpx.HTTPError as exc:
         flight.error = exc
@@ -457,3 +471,45 @@ async def _send_async(
     except TimeoutError as exc:
         raise DeadlineExceeded("deadline exceeded", request=request) from exc
     return _finished(response, request, content)
+
+
+# -- timing each call, for an observer --------------------------------------------------
+
+SendSync = Callable[[httpx.Client, httpx.Request, Settings, float], httpx.Response]
+SendAsync = Callable[[httpx.AsyncClient, httpx.Request, Settings, float], Awaitable[httpx.Response]]
+
+
+def _observed_sync(observer: Observer) -> SendSync:
+    """:func:`_send_sync`, reporting each call's path, duration and status to ``observer``."""
+
+    def send(
+        client: httpx.Client, request: httpx.Request, settings: Settings, deadline: float
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = _send_sync(client, request, settings, deadline)
+            status = response.status_code
+            return response
+        finally:
+            observer.okta_request(request.url.path, time.perf_counter() - started, status)
+
+    return send
+
+
+def _observed_async(observer: Observer) -> SendAsync:
+    """:func:`_send_async`, reporting each call to ``observer`` (a cancelled one too)."""
+
+    async def send(
+        client: httpx.AsyncClient, request: httpx.Request, settings: Settings, deadline: float
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = await _send_async(client, request, settings, deadline)
+            status = response.status_code
+            return response
+        finally:
+            observer.okta_request(request.url.path, time.perf_counter() - started, status)
+
+    return send

@@ -25,6 +25,7 @@ from ._flow import (
 )
 from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
+from ._observe import Observer
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_async, new_async_client
 from .errors import IdentityProviderError, MagicLinkError, SignInError, SignInRequired
@@ -60,6 +61,8 @@ class OktaMagicLink:
     :param http_client: an ``httpx.AsyncClient`` of your own (proxies, CA bundle);
         by default the middleware owns one pooled client and closes it at shutdown.
     :param session_store: where sign-outs are remembered; in-process by default.
+    :param observer: an :class:`~okta_magiclink_mw._observe.Observer` told of sign-ins
+        and of each call to Okta (metrics); None by default, at no cost.
 
     Give the server a graceful-shutdown timeout longer than ``Settings.http_deadline``
     (uvicorn's ``--timeout-graceful-shutdown``) so a sign-in in progress can finish; one cut
@@ -78,10 +81,14 @@ class OktaMagicLink:
         http_client: httpx.AsyncClient | None = None,
         session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
+        self.core = MagicLinkCore(
+            settings, session_store=session_store, clock=clock, observer=observer
+        )
+        self._observer = observer
         self._client = http_client
         self._owns_client = http_client is None
         self._shared_gets = SharedGets()
@@ -104,7 +111,12 @@ class OktaMagicLink:
         if self._client is None:
             self._client = new_async_client(self.settings)
         return await drive_async(
-            flow, self._client, self.settings, self._shared_gets, self.core.record_store
+            flow,
+            self._client,
+            self.settings,
+            self._shared_gets,
+            self.core.record_store,
+            self._observer,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,7 +173,12 @@ class OktaMagicLink:
             flow = decision.flow
             try:
                 decision = await drive_async(
-                    flow, self._client, self.settings, self._shared_gets, self.core.record_store
+                    flow,
+                    self._client,
+                    self.settings,
+                    self._shared_gets,
+                    self.core.record_store,
+                    self._observer,
                 )
             except anyio.get_cancelled_exc_class():
                 # The server is stopping (its graceful-shutdown timeout cut this callback

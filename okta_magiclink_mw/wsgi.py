@@ -16,6 +16,7 @@ from ._effects import Flow, T
 from ._flow import Decision, Exchange, MagicLinkCore, PassThrough, RequestFacts, Respond
 from ._global_logout import MAX_BODY_BYTES
 from ._identity_headers import IdentityHeaders
+from ._observe import Observer
 from ._sessions import SessionStore
 from ._transport import SharedGets, drive_sync, new_sync_client
 from .errors import BadRequest, MagicLinkError, SignInRequired
@@ -72,6 +73,8 @@ class OktaMagicLinkWSGI:
         own is bounded by its own per-read timeout while the status line and headers
         arrive.
     :param session_store: where sign-outs are remembered; in-process by default.
+    :param observer: an :class:`~okta_magiclink_mw._observe.Observer` told of sign-ins
+        and of each call to Okta (metrics); None by default, at no cost.
 
     .. code-block:: python
 
@@ -88,10 +91,14 @@ class OktaMagicLinkWSGI:
         http_client: httpx.Client | None = None,
         session_store: SessionStore | RecordStore | None = None,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.core = MagicLinkCore(settings, session_store=session_store, clock=clock)
+        self.core = MagicLinkCore(
+            settings, session_store=session_store, clock=clock, observer=observer
+        )
+        self._observer = observer
         self._store = self.core.record_store
         if self._store is not None:  # hear of sign-outs on every instance (a thread)
             self._store.listen(self.core.sessions.on_invalidate)  # type: ignore[union-attr]
@@ -114,7 +121,9 @@ class OktaMagicLinkWSGI:
     def _drive(self, flow: Flow[T]) -> T:
         if self._client is None:
             self._client = new_sync_client(self.settings)
-        return drive_sync(flow, self._client, self.settings, self._shared_gets, self._store)
+        return drive_sync(
+            flow, self._client, self.settings, self._shared_gets, self._store, self._observer
+        )
 
     def close(self) -> None:
         """Close the HTTP client the middleware owns (not one that was handed in)."""
@@ -160,7 +169,12 @@ class OktaMagicLinkWSGI:
             if self._client is None:
                 self._client = new_sync_client(self.settings)
             decision = drive_sync(
-                decision.flow, self._client, self.settings, self._shared_gets, self._store
+                decision.flow,
+                self._client,
+                self.settings,
+                self._shared_gets,
+                self._store,
+                self._observer,
             )
         if type(decision) is PassThrough:
             user = decision.user
