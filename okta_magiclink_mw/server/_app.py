@@ -29,7 +29,6 @@ from ..asgi import OktaMagicLink, _respond
 from ..errors import BadRequest
 from ..stores._base import RecordStore
 from ..user import OktaUser
-from . import _authz
 from ._config import (
     AUTH_PATH,
     FORWARD_PATH,
@@ -89,6 +88,8 @@ _SINGLE = frozenset(
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,1022}[\x21-\x7e])?")
 _NO_STORE = (b"cache-control", b"no-store")
 _NO_BODY = (b"content-length", b"0")
+_ANONYMOUS_HEADERS = [_NO_STORE, _NO_BODY]
+_IDENTITY_CACHE_SIZE = 4096
 _METRICS_MISSING = b"/metrics needs prometheus-client: pip install 'okta-magiclink-mw[metrics]'\n"
 
 
@@ -109,6 +110,9 @@ class ForwardAuthApp:
         self._allowed_hosts = config.server.allowed_hosts
         self._own_paths = (settings.login_path, settings.callback_path, settings.logout_path)
         self._core: MagicLinkCore | None = None
+        # Identity headers by user object: a cached session hands the same OktaUser to
+        # every request, so each person's headers are checked and encoded once.
+        self._identities: dict[OktaUser, list[tuple[bytes, bytes]] | None] = {}
         self._readiness: Readiness | None = None
         self._routes: dict[str, Handler] = {
             AUTH_PATH: self._auth,
@@ -179,19 +183,18 @@ class ForwardAuthApp:
             await self._unauthenticated(scope, send, headers, original, forward)
             return
         assert isinstance(user, OktaUser)
-        why = _authz.denial(core, user, original.path)
-        if why is not None:
+        denial = core.authorize(user, original.path)  # logs access.denied
+        if denial is not None:
             self._count("forbidden")
-            facts = _facts(original, headers)
-            await _respond(send, _authz.forbidden(core, facts, user, why))
+            await _respond(send, core.forbidden(_facts(original, headers), user, denial))
             return
         self._count("allowed")
         await self._allowed(send, user, forward)
 
     async def _allowed(self, send: Send, user: OktaUser | None, forward: bool) -> None:
-        headers = [_NO_STORE, _NO_BODY]
+        headers = _ANONYMOUS_HEADERS
         if user is not None:
-            identity = _identity_headers(user)
+            identity = self._identity_of(user)
             if identity is None:
                 logger.warning(
                     "the person's identity cannot be put in a header: refused",
@@ -199,7 +202,9 @@ class ForwardAuthApp:
                 )
                 await _json(send, 403, {"error": "forbidden"})
                 return
-            headers += identity
+            headers = identity
+        # The lists are shared between requests: the middleware and servers copy
+        # response headers before they add to them, never append in place.
         await send(
             {"type": "http.response.start", "status": 200 if forward else 202, "headers": headers}
         )
@@ -259,6 +264,17 @@ class ForwardAuthApp:
         )
         self._count("bad_request")
         await _plain(send, 400, f"Bad request: {message}\n".encode())
+
+    def _identity_of(self, user: OktaUser) -> list[tuple[bytes, bytes]] | None:
+        cache = self._identities
+        try:
+            return cache[user]
+        except KeyError:
+            pass
+        if len(cache) >= _IDENTITY_CACHE_SIZE:
+            cache.clear()  # bounded: a burst of new people costs one recomputation each
+        identity = cache[user] = _identity_headers(user)
+        return identity
 
     def _count(self, result: str) -> None:
         if self._observer is not None:
@@ -391,16 +407,19 @@ def _facts(original: Original, headers: dict[str, str]) -> RequestFacts:
 
 
 def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
-    """``X-Auth-Request-User``/``-Email``/``-Groups``, or None if not even the user's
-    Okta id can be put in a header. Values that are not header-safe are left out."""
+    """The headers of an allowed answer with ``X-Auth-Request-User``/``-Email``/``-Groups``,
+    or None if not even the user's Okta id can be put in a header. Values that are not
+    header-safe are left out."""
     name = next((v for v in (user.remote_user, user.identity) if _HEADER_SAFE.fullmatch(v)), None)
     if name is None:
         return None
     email = user.email if user.email and _HEADER_SAFE.fullmatch(user.email) else ""
     groups = ",".join(
-        group for group in _authz.groups(user) if "," not in group and _HEADER_SAFE.fullmatch(group)
+        group for group in sorted(user.groups) if "," not in group and _HEADER_SAFE.fullmatch(group)
     )
     return [
+        _NO_STORE,
+        _NO_BODY,
         (b"x-auth-request-user", name.encode()),
         (b"x-auth-request-email", email.encode()),
         (b"x-auth-request-groups", groups.encode()),
@@ -417,13 +436,16 @@ def _absolute(answer: Respond, site: Site) -> Respond:
     return Respond(answer.status, headers, answer.body)
 
 
+#: A plain-text answer may reach a browser (through Traefik or Caddy): the headers of
+#: every page the middleware writes, with a CSP that allows nothing at all.
+_PLAIN_CSP = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+_PLAIN_HEADERS = [
+    (name.encode(), value.encode()) for name, value in pages.security_headers(_PLAIN_CSP)
+] + [(b"content-type", b"text/plain; charset=utf-8")]
+
+
 async def _plain(send: Send, status: int, body: bytes) -> None:
-    headers = [
-        _NO_STORE,
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": _PLAIN_HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -174,35 +174,42 @@ def test_auth_any_method(server: Browser, okta: FakeOkta) -> None:
         assert r.status_code == 202, method
 
 
-# -- the policy (helper A's MagicLinkCore.authorize; the server's seam is _authz) ---------------
+# -- the policy (access_rules, allowed_*), on the original request's path ----------------------
 
-
-class Denied:
-    rule = "/admin"
+ADMIN_RULE = json.dumps([{"path": "/admin", "groups": ["admins"]}])
 
 
 @pytest.fixture
-def policy(server: Browser, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """A stand-in policy on the server's core: /admin is for admins; the paths it was
-    asked about are recorded."""
-    asked: list[tuple[str, str]] = []
+def ruled(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> Browser:
+    """A server where /admin is for admins; the paths its policy is asked about are
+    recorded in ``ruled.asked``."""
+    server = make_server(OKTA_MW_ACCESS_RULES=ADMIN_RULE)
+    asked: list[str] = []
+    authorize = server.core.authorize
 
-    def authorize(user: OktaUser, path: str) -> Denied | None:
-        asked.append((user.identity, path))
-        groups = user.claims.get("groups") or []
-        return Denied() if path.startswith("/admin") and "admins" not in groups else None
+    def recording(user: OktaUser, path: str) -> Any:
+        asked.append(path)
+        return authorize(user, path)
 
-    monkeypatch.setattr(server.core, "authorize", authorize, raising=False)
-    return asked
+    monkeypatch.setattr(server.core, "authorize", recording)
+    server.asked = asked  # type: ignore[attr-defined]
+    return server
 
 
-def test_auth_denied_is_403(server: Browser, okta: FakeOkta, policy: list[tuple[str, str]]) -> None:
-    signed_in(server, okta, groups=["staff"])
-    assert auth(server, "/reports").status_code == 202
-    r = auth(server, "/admin/users?page=2")
+def test_auth_denied_is_403(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    assert auth(ruled, "/reports").status_code == 202
+    r = auth(ruled, "/admin/users?page=2")
     assert r.status_code == 403
     assert "x-auth-request-user" not in r.headers
-    assert policy[-1] == ("00u-ada", "/admin/users")  # the path, without the query
+    assert ruled.asked[-1] == "/admin/users"  # type: ignore[attr-defined]
+
+
+def test_auth_allowed_by_group(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["admins", "staff"])
+    r = auth(ruled, "/admin/users")
+    assert r.status_code == 202
+    assert r.headers["x-auth-request-groups"] == "admins,staff"
 
 
 @pytest.mark.parametrize(
@@ -212,27 +219,74 @@ def test_auth_denied_is_403(server: Browser, okta: FakeOkta, policy: list[tuple[
         ("/%61dmin", "/admin"),
         ("/caf%C3%A9", "/caf\u00e9"),
         ("/a%252Fb", "/a%2Fb"),  # once, not twice
-        ("/public/../admin", "/public/../admin"),  # dot segments are the policy's to resolve
-        ("//admin", "//admin"),  # and so are repeated slashes
+        ("/public/../admin", "/public/../admin"),  # the policy resolves dot segments
+        ("//admin", "//admin"),  # and repeated slashes
         ("/bad%FFutf8", "/bad\ufffdutf8"),
     ],
 )
 def test_auth_policy_sees_the_decoded_path(
-    server: Browser, okta: FakeOkta, policy: list[tuple[str, str]], uri: str, path: str
+    ruled: Browser, okta: FakeOkta, uri: str, path: str
 ) -> None:
-    signed_in(server, okta)
-    auth(server, uri)
-    assert policy[-1] == ("00u-ada", path)
+    signed_in(ruled, okta, groups=["staff"])
+    r = auth(ruled, uri)
+    assert ruled.asked[-1] == path  # type: ignore[attr-defined]
+    assert r.status_code == (403 if "admin" in path else 202)
 
 
-def test_forward_denied_is_the_403_page(
-    server: Browser, okta: FakeOkta, policy: list[tuple[str, str]]
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/admin",
+        "/admin/",
+        "/admin?x=1",
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "//admin",
+        "/./admin",
+        "/admin%2F",
+        "/%2561dmin",  # "%61dmin" after one decode: not /admin, and not allowed by accident
+    ],
+)
+def test_auth_path_tricks_meet_the_rule(ruled: Browser, okta: FakeOkta, uri: str) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    expected = 202 if uri == "/%2561dmin" else 403
+    assert auth(ruled, uri).status_code == expected, uri
+
+
+def test_the_policy_is_the_original_paths_not_the_endpoints(
+    make_server: MakeServer, okta: FakeOkta
 ) -> None:
-    signed_in(server, okta)
-    r = forward(server, "/admin")
+    """allowed_groups covers every path, /auth included: the middleware in front of the
+    server must not refuse the check itself, or a carve-out could never pass."""
+    rules = json.dumps([{"path": "/public"}])  # any signed-in person
+    server = make_server(OKTA_MW_ALLOWED_GROUPS="admins", OKTA_MW_ACCESS_RULES=rules)
+    signed_in(server, okta, groups=["staff"])
+    assert auth(server, "/public/page").status_code == 202
+    assert auth(server, "/reports").status_code == 403
+    assert forward(server, "/public/page").status_code == 200
+    assert server.get("/ping").status_code == 200
+    assert server.get("/metrics").status_code == 200
+
+
+def test_forward_denied_is_the_403_page(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    r = forward(ruled, "/admin")
     assert r.status_code == 403
     assert "location" not in r.headers
-    assert forward(server, "/reports").status_code == 200
+    assert "You are signed in as" in r.text
+    assert "ada@example.com" in r.text
+    assert_security_headers(r)
+    api = forward(ruled, "/admin", kind=API)
+    assert api.status_code == 403
+    assert api.json()["error"] == "forbidden"
+    assert forward(ruled, "/reports").status_code == 200
+
+
+def test_forbidden_is_counted(ruled: Browser, okta: FakeOkta) -> None:
+    signed_in(ruled, okta, groups=["staff"])
+    auth(ruled, "/admin")
+    text = ruled.get("/metrics").text
+    assert 'okta_magiclink_auth_checks_total{result="forbidden"} 1.0' in text
 
 
 def test_app_public_paths_pass_without_a_session(make_server: MakeServer, okta: FakeOkta) -> None:
@@ -453,3 +507,72 @@ def test_server_paths_need_no_session_but_others_do(server: Browser) -> None:
     assert r.headers["location"].startswith("/login?state=")
     body = json.loads(server.get("/something-else", headers=API).text)
     assert body["error"] == "unauthenticated"
+
+
+# -- sessions in a store, and sign-out ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["cookie", "memory"])
+def test_sign_out_ends_the_checks(
+    make_server: MakeServer, okta: FakeOkta, clock: FakeClock, store: str
+) -> None:
+    from okta_magiclink_mw.stores import MemoryRecordStore
+
+    shared = MemoryRecordStore(clock=clock) if store == "memory" else None
+    server = make_server(session_store=shared)
+    done = sign_in_through_forward(server, okta)
+    assert done.status_code == 302
+    cookie = set_cookies(done)[SESSION]["value"]
+    assert auth(server, "/reports").status_code == 202
+    if shared is not None:  # a second instance of the server, sharing the store
+        other = make_server(session_store=shared)
+        other.cookies.set(SESSION, cookie, domain="app.example")
+        assert auth(other, "/reports").status_code == 202
+    out = server.post("/logout", headers={"origin": APP_ORIGIN, **NAV})
+    assert out.status_code == 303
+    server.cookies.set(SESSION, cookie, domain="app.example")  # the old cookie, replayed
+    assert auth(server, "/reports").status_code == 401
+    if shared is not None:
+        assert auth(other, "/reports").status_code == 401
+
+
+def test_an_identity_no_header_can_carry_is_refused(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta, sub="00u\r\nX-Admin: yes", email_verified=False)
+    r = auth(server, "/reports")
+    assert r.status_code == 403
+    assert "x-auth-request-user" not in r.headers
+    assert "x-admin" not in r.headers
+
+
+def test_unknown_server_paths(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta)
+    r = server.get("/something-else")
+    assert r.status_code == 404
+
+
+def test_split_cookie_lines_are_joined(server: Browser, okta: FakeOkta) -> None:
+    """HTTP/2 may send Cookie as several lines; the transaction cookie of a turn-away is
+    read from all of them (here: a second sign-in keeps the first one's transaction)."""
+    first = forward(server, "/one")
+    value = set_cookies(first)[TRANSACTION]["value"]
+    server.cookies.clear()
+    second = server.get(
+        "/auth/forward",
+        headers=[
+            ("x-forwarded-uri", "/two"),
+            ("x-forwarded-host", "app.example"),
+            ("accept", "text/html"),
+            ("cookie", "unrelated=1"),
+            ("cookie", f"{TRANSACTION}={value}"),
+        ],
+    )
+    held = server.core.transactions.load(
+        [set_cookies(second)[TRANSACTION]["value"]], server.core.clock()
+    )
+    assert sorted(t.return_to for t in held.values()) == ["/one", "/two"]
+
+
+def test_plain_answers_carry_the_security_headers(server: Browser) -> None:
+    for r in (forward(server, "/x", host="evil.example"), server.get("/ping")):
+        assert_security_headers(r)
+        assert r.headers["x-content-type-options"] == "nosniff"
