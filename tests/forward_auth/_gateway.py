@@ -61,6 +61,9 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "forward_auth"
 LEGACY = EXAMPLE / "legacy"
 LEGACY_PAGE = "/cgi-bin/hello.sh"
+#: The same script under another name, a public path of the app (OKTA_MW_PUBLIC_PATHS):
+#: the proxy lets everyone in, and passes who they are when they are signed in.
+PUBLIC_PAGE = "/cgi-bin/welcome.sh"
 
 #: A signed-in person outside the allowed group.
 OUTSIDER = "grace@example.com"
@@ -241,6 +244,7 @@ def server_env(fake: FakeOkta, app_url: str, extra: Mapping[str, str]) -> dict[s
         OKTA_POST_LOGOUT_REDIRECT_URI=f"{app_url}/",
         OKTA_MW_SECRET_KEYS=secrets.token_urlsafe(32),
         OKTA_MW_ALLOWED_GROUPS=ALLOWED_GROUP,
+        OKTA_MW_PUBLIC_PATHS=PUBLIC_PAGE,
     )
     if fake.widget_js_url:
         env["OKTA_MW_WIDGET_JS_URL"] = fake.widget_js_url
@@ -324,6 +328,7 @@ def traefik_proxy(directory: Path, port: int, server_port: int, legacy_port: int
     (home / "traefik.yml").write_text(static)
     argv = [traefik, f"--configFile={home / 'traefik.yml'}"]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+
     # Traefik listens before it has read the file provider (and answers 404 until then):
     # ready means the sign-in page is routed to the server.
     def routed() -> bool:

@@ -29,6 +29,7 @@ from ._gateway import (
     LEGACY_PAGE,
     OUTSIDER,
     PROXIES,
+    PUBLIC_PAGE,
     Gateway,
     legacy_fields,
     legacy_headers,
@@ -135,6 +136,28 @@ def test_forged_identity_headers_do_not_get_a_signed_out_client_in(
         assert answer.status_code in (302, 401), answer.text[:500]
         assert not forged_values(headers) & set(answer.text.split())
     assert len(gateway.legacy_requests()) == before
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES), ids=list(FORGERIES))
+def test_forged_identity_headers_never_reach_a_public_page(gateway: Gateway, forgery: str) -> None:
+    # Signed out, nothing at all may arrive: whatever the order the proxy writes headers
+    # in, and whichever copy the app would believe, a forgery that got through shows.
+    headers = FORGERIES[forgery]
+    page = gateway.browser().get(PUBLIC_PAGE, headers=[*BROWSER_HEADERS.items(), *headers])
+    assert page.status_code == 200, page.text[:500]
+    assert legacy_headers(page.text) == {}
+    assert "Hello, stranger." in page.text
+
+
+def test_a_public_page_is_served_signed_out_and_knows_a_signed_in_person(
+    gateway: Gateway, ada: Browser
+) -> None:
+    anonymous = gateway.browser().get(PUBLIC_PAGE, headers=BROWSER_HEADERS)
+    assert anonymous.status_code == 200
+    assert legacy_fields(anonymous.text) == {"email": "", "user": "", "groups": ""}
+    known = ada.get(PUBLIC_PAGE, headers=[*BROWSER_HEADERS.items(), *FORGERIES["duplicated"]])
+    assert known.status_code == 200
+    assert legacy_fields(known.text)["email"] == EMAIL
 
 
 def test_a_made_up_host_does_not_turn_the_sign_in_redirect_elsewhere(gateway: Gateway) -> None:
