@@ -216,6 +216,17 @@ def test_forged_identity_headers_never_reach_the_app_of_a_signed_in_person(
     assert "admins" not in groups
 
 
+def test_no_cookie_is_made_up_when_no_renewal_is_due(gateway: Gateway, ada: Browser) -> None:
+    # The idle timeout is an hour here: a renewal falls due after five minutes.
+    browser = ada
+    answer = browser.get(LEGACY_PAGE, headers=BROWSER_HEADERS)
+    assert answer.status_code == 200
+    assert answer.headers.get_list("set-cookie") == []
+    anonymous = gateway.browser().get(PUBLIC_PAGE, headers=BROWSER_HEADERS)
+    assert anonymous.status_code == 200
+    assert anonymous.headers.get_list("set-cookie") == []
+
+
 # -- not allowed -------------------------------------------------------------------------
 
 
