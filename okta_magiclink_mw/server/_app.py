@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -48,6 +48,9 @@ from ._forward import (
     site_of,
 )
 from ._ready import Readiness
+
+if TYPE_CHECKING:
+    from ._metrics import PrometheusObserver
 
 logger = logging.getLogger("okta_magiclink_mw")
 
@@ -97,12 +100,12 @@ class ForwardAuthApp:
     """``/auth`` (nginx), ``/auth/forward`` (Traefik, Caddy, nginx's error_page),
     ``/ping``, ``/ready`` and ``/metrics``; attach it to its middleware before use."""
 
-    def __init__(self, config: ServerConfig, observer: Any | None) -> None:
+    def __init__(self, config: ServerConfig, metrics: PrometheusObserver | None) -> None:
         self._config = config
         settings = config.settings
-        #: The PrometheusObserver (or None without prometheus-client).
-        self._metrics = observer
-        self._observer: Observer | None = observer
+        #: None without prometheus-client: /metrics is a 501, and nothing is counted.
+        self._metrics = metrics
+        self._observer: Observer | None = metrics
         self._public_exact = frozenset(p for p in config.app_public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in config.app_public_paths if p.endswith("/"))
         home = httpx.URL(settings.redirect_uri)
@@ -352,7 +355,7 @@ def create_app(
     return middleware
 
 
-def _prometheus(issuer: str) -> Any | None:
+def _prometheus(issuer: str) -> PrometheusObserver | None:
     """A PrometheusObserver, or None when prometheus-client is not installed."""
     try:
         from ._metrics import PrometheusObserver

@@ -568,10 +568,9 @@ async def _websocket(mw: OktaMagicLink, path: str, cookie: str) -> list[dict[str
     return sent
 
 
+@pytest.mark.parametrize("adapter", ["asgi"])  # websockets are ASGI's
 def test_a_refused_person_cannot_open_a_websocket(make_client: Any, okta: FakeOkta) -> None:
     client = make_client(make_settings(access_rules=[ADMINS]))
-    if client.kind != "asgi":
-        pytest.skip("websockets are ASGI's")
     signed_in(client, okta, groups=["staff"])
     cookie = _cookie_of(client)
     refused = client._portal.call(_websocket, client.mw, "/admin/ws", cookie)
