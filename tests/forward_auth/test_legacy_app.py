@@ -54,7 +54,8 @@ def test_what_the_app_prints_is_escaped_and_never_run(
     value = template.replace("{marker}", str(marker))
     page = httpx.get(
         f"{legacy}{LEGACY_PAGE}",
-        headers={"X-Auth-Request-Email": value.encode(), "X-Auth-Request-Groups": value.encode()},
+        # Bytes: UTF-8 as sent, where a str would be encoded as latin-1 (or refused).
+        headers={b"X-Auth-Request-Email": value.encode(), b"X-Auth-Request-Groups": value.encode()},
     )
     assert page.status_code == 200
     assert page.headers["content-security-policy"] == "default-src 'none'"
