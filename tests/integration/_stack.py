@@ -215,7 +215,7 @@ class Widget:
         self.state_handle = document.get("stateHandle", self.state_handle)
         return response
 
-    def request_email(self) -> dict[str, Any]:
+    def request_email(self, identifier: str = EMAIL) -> dict[str, Any]:
         """interact, introspect, identify, "Send me an email"; return the email."""
         c = self.config
         with self.okta as okta:
@@ -234,7 +234,7 @@ class Widget:
         assert interact.status_code == 200, interact.text
         self.interaction_handle = interact.json()["interaction_handle"]
         assert self._idx("introspect", {"interactionHandle": self.interaction_handle}).is_success
-        assert self._idx("identify", {"identifier": EMAIL, "stateHandle": self.state_handle})
+        assert self._idx("identify", {"identifier": identifier, "stateHandle": self.state_handle})
         authenticator = self.browser.stack.fake.info.email_authenticator_id
         sent = self._idx(
             "challenge",
