@@ -126,17 +126,6 @@ def test_sign_out_from_the_legacy_page(gateway: Gateway, chromium: Any) -> None:
     context.close()
 
 
-#: The 403 page's and the sign-out page's CSP (form-action 'self') also applies to where
-#: the form's answer redirects, and sign-out redirects to Okta's end-session endpoint,
-#: another origin.
-CSP_BLOCKS_SIGN_OUT = pytest.mark.xfail(
-    strict=True,
-    reason="the page's CSP has form-action 'self', so Chromium blocks the sign-out's 303 "
-    "to Okta's /v1/logout: the person stays on the page (cookies cleared, Okta session on)",
-)
-
-
-@CSP_BLOCKS_SIGN_OUT
 @pytest.mark.parametrize(
     ("who", "button"),
     [
