@@ -85,6 +85,8 @@ def public_jwk(key: Any, kid: str | None = None) -> dict[str, Any]:
     """
     if isinstance(key, Mapping):
         jwk = dict(key)
+        if jwk.get("kty") not in ("RSA", "EC"):
+            raise ValueError("a client key must be RSA or EC")
         try:
             parsed = jwt.PyJWK(jwk).key
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
@@ -280,7 +282,7 @@ def _verified(assertion: str, header: Mapping[str, Any], client: FakeClient) -> 
                     "verify_nbf": False,
                 },
             )
-        except (jwt.PyJWKError, jwt.InvalidTokenError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError):  # not this key, or not its kind
             continue
     return None
 
