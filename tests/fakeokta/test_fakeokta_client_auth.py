@@ -254,6 +254,14 @@ def test_a_key_that_is_not_registered_is_refused(
         refused(r, "invalid_client", "The client_assertion signature is invalid.")
 
 
+def test_the_kid_must_name_the_key_that_signed(
+    org: Org, keyed: FakeClient, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
+    # Signed by a registered key, but the header names the other one.
+    r = redeem(org, assertion(ec_key, alg="ES256", kid="rsa-1", now=org.clock()))
+    refused(r, "invalid_client", "The client_assertion signature is invalid.")
+
+
 def test_unsigned_and_hmac_assertions_are_refused(
     org: Org, keyed: FakeClient, rsa_key: rsa.RSAPrivateKey
 ) -> None:
@@ -265,7 +273,7 @@ def test_unsigned_and_hmac_assertions_are_refused(
         "exp": int(now) + 60,
         "jti": "j-1",
     }
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     refused(redeem(org, unsigned), "invalid_client", "The client_assertion signature is invalid.")
     # The classic confusion: HMAC keyed with the public key's own bytes.
     jwk = keyed.jwks[0]
@@ -452,7 +460,7 @@ def test_registrations_okta_cannot_express_are_refused(
 
 
 def test_small_rsa_keys_cannot_be_registered(org: Org) -> None:
-    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     with pytest.raises(ValueError, match="2048"):
         org.fake.add_client(redirect_uris=[CALLBACK], jwks=[small])
 
