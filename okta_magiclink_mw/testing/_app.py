@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._client_auth import auth_method_of, public_jwk
 from ._cors import OktaCORSMiddleware
 from ._endpoint import JSON
 from ._ids import okta_id
@@ -185,9 +184,7 @@ class FakeOkta(Org):
         ``refresh_token_rotation=True`` is Okta's "Rotate token after every
         use": each refresh returns a new refresh token and the old one keeps
         working for ``rotation_grace`` seconds (0-60, default 30); otherwise
-        the refresh token is persistent. ``groups_claim`` names the ID token's claim
-        listing the user's groups that match ``groups_filter`` (a regex, matched in
-        full); None leaves it out, as an org where no admin added it.
+        the refresh token is persistent.
 
         Client authentication, as the app's General > Client Credentials:
         ``token_endpoint_auth_method`` defaults to ``client_secret_basic`` with a
@@ -196,6 +193,10 @@ class FakeOkta(Org):
         JWK dicts, PEM text or ``cryptography`` RSA/EC keys (only public halves are kept;
         a key without ``kid`` gets one, as Okta assigns). ``require_dpop=True`` is "Require
         Demonstrating Proof of Possession (DPoP) header in token requests".
+
+        ``groups_claim`` names the ID token's claim
+        listing the user's groups that match ``groups_filter`` (a regex, matched in
+        full); None leaves it out, as an org where no admin added it.
         """
         from ._org import origin_of
 
@@ -205,10 +206,12 @@ class FakeOkta(Org):
             raise ValueError(f"groups_filter is not a regex: {exc}") from None
         if access_token_lifetime <= 0:
             raise ValueError("access_token_lifetime must be positive")
-        if not 0 <= rotation_grace <= 60:
-            raise ValueError("rotation_grace must be 0-60 seconds, as Okta allows")
+        from ._client_auth import auth_method_of, public_jwk
+
         public_keys = [public_jwk(key) for key in jwks]
         method = auth_method_of(token_endpoint_auth_method, client_secret, public_keys)
+        if not 0 <= rotation_grace <= 60:
+            raise ValueError("rotation_grace must be 0-60 seconds, as Okta allows")
         uris = list(redirect_uris)
         if trusted_origins is None:
             trusted_origins = sorted({origin_of(u) for u in uris})

@@ -49,12 +49,8 @@ class FakeUser:
 class FakeClient:
     """An OIDC web app integration allowed to use the Interaction Code grant.
 
-    Client authentication (see ``okta_magiclink_mw.testing._client_auth``):
-    ``token_endpoint_auth_method`` is ``none`` (a public client), ``client_secret_basic``
-    or ``client_secret_post`` (either is accepted with the ``client_secret``), or
-    ``private_key_jwt`` (a client assertion signed by one of the public keys in ``jwks``).
-    ``require_dpop`` is "Require Demonstrating Proof of Possession (DPoP) header in token
-    requests": token calls without a DPoP proof get ``invalid_dpop_proof``.
+    ``client_secret=None`` makes it a public client (auth method ``none``);
+    otherwise ``client_secret_post`` and ``client_secret_basic`` are accepted.
     ``email_verify_callback_uri`` is the app's "Callback URI" of the Email
     Verification Experience: magic links point there.
 
@@ -84,8 +80,15 @@ class FakeClient:
     rotation_grace: float = ROTATION_GRACE
     groups_claim: str | None = "groups"
     groups_filter: str = ".*"
+    #: Client authentication, as the app's General > Client Credentials (see
+    #: ``okta_magiclink_mw.testing._client_auth``): ``none`` (a public client),
+    #: ``client_secret_basic`` or ``client_secret_post`` (either is accepted with the
+    #: ``client_secret``), or ``private_key_jwt`` (a client assertion signed by one of the
+    #: public keys in ``jwks``, JWK dicts with a ``kid`` each).
     token_endpoint_auth_method: str = "none"  # noqa: S105 - a method's name
     jwks: list[dict[str, Any]] = field(default_factory=list)
+    #: "Require Demonstrating Proof of Possession (DPoP) header in token requests": token
+    #: calls without a DPoP proof get ``invalid_dpop_proof``.
     require_dpop: bool = False
 
 

@@ -52,11 +52,19 @@ def stranger_key() -> rsa.RSAPrivateKey:
 @pytest.fixture
 def keyed(org: Org, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> FakeClient:
     """A "Public key / Private key" app with two registered keys (an RSA and an EC one)."""
-    return org.fake.add_client(
-        client_id=KEY_CLIENT_ID,
-        redirect_uris=[CALLBACK],
-        jwks=[public_jwk(rsa_key, kid="rsa-1"), ec_key.public_key()],
+    return register(
+        org, client_id=KEY_CLIENT_ID, jwks=[public_jwk(rsa_key, kid="rsa-1"), ec_key.public_key()]
     )
+
+
+def register(org: Org, **registration: Any) -> FakeClient:
+    """An app set up as the README tells an admin to: ``add_web_app`` where this FakeOkta
+    has it (strict about grants, assignments and origins), else ``add_client``."""
+    add_web_app = getattr(org.fake, "add_web_app", None)
+    if add_web_app is not None:
+        client: FakeClient = add_web_app(CALLBACK, **registration)
+        return client
+    return org.fake.add_client(redirect_uris=[CALLBACK], **registration)
 
 
 def assertion(key: Any, *, alg: str = "RS256", kid: str | None = "rsa-1", **claims: Any) -> str:
@@ -419,9 +427,7 @@ def test_a_malformed_basic_header_is_refused(org: Org, header: str) -> None:
 
 
 def test_an_app_that_requires_dpop_refuses_token_calls_without_a_proof(org: Org) -> None:
-    org.fake.add_client(
-        client_id="0oaDpopApp", client_secret=SECRET, redirect_uris=[CALLBACK], require_dpop=True
-    )
+    register(org, client_id="0oaDpopApp", client_secret=SECRET, require_dpop=True)
     code, verifier = code_for(org, "0oaDpopApp")
     data = {"grant_type": "interaction_code", "interaction_code": code, "code_verifier": verifier}
     r = org.http.post(TOKEN, data=data, headers=_basic("0oaDpopApp", SECRET))
