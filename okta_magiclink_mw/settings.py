@@ -123,7 +123,8 @@ class Settings:
     redirect_uri: str
     #: Signing secrets (32 bytes or more each), oldest first: the newest signs, all verify.
     secret_keys: Sequence[str | bytes] = field(repr=False)
-    #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
+    #: The client secret of a confidential ("Web") app; sent only to Okta's token and
+    #: revocation endpoints.
     client_secret: str | None = field(default=None, repr=False)
     #: How the app authenticates to Okta's token and revocation endpoints:
     #: ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or ``none``, as
