@@ -21,6 +21,15 @@ def text(variable: str, raw: str) -> str:
     return raw.strip()
 
 
+def pem(variable: str, raw: str) -> str:
+    """PEM text; ``\\n`` stands for a line break where the value has none (env files and
+    container settings often hold one line)."""
+    value = raw.strip()
+    if "\n" not in value and "\\n" in value:
+        value = value.replace("\\n", "\n")
+    return value + "\n"
+
+
 def seconds(variable: str, raw: str) -> float:
     try:
         return float(raw)
@@ -94,6 +103,10 @@ REQUIRED: Mapping[str, tuple[str, Parse]] = {
 #: Optional settings: a variable that is unset or empty leaves the default.
 OPTIONAL: dict[str, tuple[str, Parse]] = {
     "client_secret": ("OKTA_CLIENT_SECRET", text),
+    "client_auth": ("OKTA_MW_CLIENT_AUTH", text),
+    "client_private_key": ("OKTA_MW_CLIENT_PRIVATE_KEY", pem),
+    "client_private_key_file": ("OKTA_MW_CLIENT_PRIVATE_KEY_FILE", text),
+    "client_key_id": ("OKTA_MW_CLIENT_KEY_ID", text),
     "scopes": ("OKTA_MW_SCOPES", words),
     "login_path": ("OKTA_MW_LOGIN_PATH", text),
     "logout_path": ("OKTA_MW_LOGOUT_PATH", text),

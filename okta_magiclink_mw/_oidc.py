@@ -91,9 +91,9 @@ class OktaConversation:
         failure.
         """
         discovery = yield from self._discover()
-        form = self._client_form({"grant_type": "refresh_token", "refresh_token": refresh_token})
-        request = httpx.Request(
-            "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
+        request = self._authenticated(
+            discovery.token_endpoint,
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
         )
         return (yield from self._token_call(request, "refresh", need_id_token=False))
 
@@ -126,8 +126,9 @@ class OktaConversation:
             discovery = yield from self._discover()
             base = self._settings.token_endpoint.rsplit("/", 1)[0]
             endpoint = discovery.revocation_endpoint or f"{base}/revoke"
-            form = self._client_form({"token": token, "token_type_hint": hint})
-            request = httpx.Request("POST", endpoint, data=form)
+            request = self._authenticated(
+                endpoint, {"token": token, "token_type_hint": hint}, accept=None
+            )
             response = yield from _call(request, "revoke")
         except IdentityProviderError as exc:
             _warn("revoke.failed", exc)
@@ -135,16 +136,22 @@ class OktaConversation:
         if response.status_code != 200:
             failed = IdentityProviderError(code="revoke_failed")
             failed.add_note(f"revoke: HTTP {response.status_code}")
-            _warn("revoke.failed", failed)
+            # A 401 at revoke is the client's credentials: say which to check.
+            advice = credentials_hint(self._settings) if response.status_code == 401 else None
+            _warn("revoke.failed", failed, hint=advice)
             return False
         return True
 
-    def _client_form(self, form: dict[str, str]) -> dict[str, str]:
-        """``form`` with this client's credentials (R14: a dict, form-encoded by httpx)."""
-        form = {"client_id": self._settings.client_id, **form}
-        if self._settings.client_secret is not None:
-            form["client_secret"] = self._settings.client_secret
-        return form
+    def _authenticated(
+        self, endpoint: str, form: dict[str, str], *, accept: str | None = "application/json"
+    ) -> httpx.Request:
+        """A POST of ``form`` to ``endpoint`` with this client's credentials, in the form
+        or a header as ``client_auth`` says (R14: a dict, form-encoded by httpx). With
+        ``private_key_jwt`` this signs a fresh assertion whose audience is ``endpoint``."""
+        form, headers = self._settings.client_credentials.apply(form, endpoint, self._clock())
+        if accept is not None:
+            headers["Accept"] = accept
+        return httpx.Request("POST", endpoint, data=form, headers=headers)
 
     def _discover(self) -> Generator[httpx.Request, httpx.Response, Discovery]:
         if self.discovery is None:
@@ -166,16 +173,14 @@ class OktaConversation:
         self, discovery: Discovery, txn: Transaction, interaction_code: str
     ) -> Generator[httpx.Request, httpx.Response, TokenSet]:
         # R14: a dict, form-encoded by httpx; never concatenated by hand (#25).
-        form = self._client_form(
+        request = self._authenticated(
+            discovery.token_endpoint,
             {
                 "redirect_uri": self._settings.redirect_uri,
                 "grant_type": "interaction_code",
                 "code_verifier": txn.code_verifier,
                 "interaction_code": interaction_code,
-            }
-        )
-        request = httpx.Request(
-            "POST", discovery.token_endpoint, data=form, headers={"Accept": "application/json"}
+            },
         )
         return (yield from self._token_call(request, "token", need_id_token=True))
 
@@ -194,7 +199,8 @@ class OktaConversation:
         except TokenExchangeError as exc:
             if exc.status < 500:  # invalid_grant: this person's code expired or was used
                 raise
-            _warn(event, exc)  # invalid_client & co: our configuration (#88)
+            # invalid_client & co: our configuration (#88), with where to look.
+            _warn(event, exc, hint=token_error_hint(self._settings, exc.code))
             raise
         except IdentityProviderError as exc:
             _warn(event, exc)
@@ -252,12 +258,53 @@ HINTS: dict[str, str] = {
 }
 
 
-def _warn(event: str, exc: BaseException) -> None:
+#: What an app that requires DPoP needs changed (Okta answers ``invalid_dpop_proof``).
+DPOP_HINT = (
+    "the Okta app requires DPoP, which this middleware does not use: in the Okta admin "
+    "console, open Applications > Applications > this app > General > General Settings > "
+    "Edit, and clear 'Require Demonstrating Proof of Possession (DPoP) header in token "
+    "requests'"
+)
+
+_CREDENTIALS_HINTS = {
+    "private_key_jwt": (
+        "Okta refused this app's client assertion: check that the app's Client "
+        "authentication is 'Public key / Private key' (General > Client Credentials), that "
+        "the public key of client_private_key is registered there and active (and "
+        "client_key_id, if set, is its KID), and that this host's clock is right"
+    ),
+    "none": (
+        "Okta refused the client: check client_id; an app whose Client authentication is "
+        "'Client secret' or 'Public key / Private key' needs client_secret or "
+        "client_private_key"
+    ),
+}
+_SHARED_KEY_ADVICE = (
+    "Okta refused this app's credentials: check client_id and client_secret, and that the "
+    "app's Client authentication is 'Client secret' (General > Client Credentials)"
+)
+
+
+def credentials_hint(settings: Settings) -> str:
+    """Where to look when Okta refuses this app's credentials (``invalid_client``)."""
+    return _CREDENTIALS_HINTS.get(settings.client_credentials.method, _SHARED_KEY_ADVICE)
+
+
+def token_error_hint(settings: Settings, code: str) -> str | None:
+    """The likely cause of a token-endpoint error that is the app's configuration."""
+    if code in ("invalid_dpop_proof", "use_dpop_nonce"):
+        return DPOP_HINT
+    if code == "invalid_client":
+        return credentials_hint(settings)
+    return None
+
+
+def _warn(event: str, exc: BaseException, *, hint: str | None = None) -> None:
     """Log an Okta failure once at WARNING with its fixed-phrase reason (never a secret),
-    and the likely cause when the reason has one (:data:`HINTS`)."""
+    and the likely cause: ``hint``, or the one the reason has (:data:`HINTS`)."""
     # The notes are the fixed phrases _tokens._fail and _call attach; nothing upstream.
     reason = "; ".join(getattr(exc, "__notes__", ())) or type(exc).__name__
-    hint = HINTS.get(reason)
+    hint = hint or HINTS.get(reason)
     logger.warning(
         "okta sign-in failure %s: %s%s",
         event,

@@ -9,7 +9,8 @@ from string import Template
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _environment, _widget
+from . import _client_auth, _environment, _widget
+from ._client_auth import ClientCredentials
 from ._identity_headers import header_patterns
 from ._policy import AccessRule, Requirement, rules_of
 from .errors import ConfigurationError
@@ -122,8 +123,23 @@ class Settings:
     redirect_uri: str
     #: Signing secrets (32 bytes or more each), oldest first: the newest signs, all verify.
     secret_keys: Sequence[str | bytes] = field(repr=False)
-    #: The client secret of a confidential ("Web") app; sent only to the token endpoint.
+    #: The client secret of a confidential ("Web") app; sent only to Okta's token and
+    #: revocation endpoints.
     client_secret: str | None = field(default=None, repr=False)
+    #: How the app authenticates to Okta's token and revocation endpoints:
+    #: ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` or ``none``, as
+    #: the app's "Client authentication" in Okta. None picks ``client_secret_post`` with a
+    #: ``client_secret``, ``private_key_jwt`` with a private key, else ``none``; after
+    #: construction this holds the method in use.
+    client_auth: str | None = None
+    #: The private key of ``private_key_jwt`` (RSA of 2048 bits or more, or EC P-256), as
+    #: unencrypted PEM text, or the path of a PEM file; its public key is registered in the
+    #: Okta app. Read and checked once, at construction.
+    client_private_key: str | bytes | None = field(default=None, repr=False)
+    client_private_key_file: str | None = None
+    #: The ``kid`` Okta shows for that public key; sent in each assertion's header (needed
+    #: when the app has several keys, e.g. while rotating).
+    client_key_id: str | None = None
     scopes: Sequence[str] = ("openid", "profile", "email")
     #: The middleware's own pages: full paths as the browser sees them, a mount prefix
     #: (ASGI root_path, WSGI SCRIPT_NAME) included, like the path of redirect_uri.
@@ -227,6 +243,8 @@ class Settings:
     logout_endpoint: str = field(init=False, repr=False)
     discovery_url: str = field(init=False, repr=False)
     widget_base_url: str = field(init=False, repr=False)
+    #: The checked credentials (the key parsed once): see ``okta_magiclink_mw._client_auth``.
+    client_credentials: ClientCredentials = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check_urls()
@@ -248,12 +266,22 @@ class Settings:
         self._check_store()
         self._check_widget()
         self._check_access()
+        credentials = _client_auth.credentials_for(
+            client_id=self.client_id,
+            client_auth=self.client_auth,
+            client_secret=self.client_secret,
+            private_key=self.client_private_key,
+            private_key_file=self.client_private_key_file,
+            key_id=self.client_key_id,
+        )
 
         secure = self.cookie_secure
         if secure is None:
             secure = self.redirect_uri.startswith("https://")
         prefix = "__Host-" if secure else ""
         set_ = object.__setattr__
+        set_(self, "client_credentials", credentials)
+        set_(self, "client_auth", credentials.method)
         set_(self, "scopes", tuple(self.scopes))
         set_(self, "public_paths", tuple(self.public_paths))
         set_(self, "websocket_origins", tuple(self.websocket_origins))

@@ -1,7 +1,7 @@
 """What ``check-config`` prints: every setting's effective value, secrets hidden.
 
-A secret is never printed, in whole or in part: ``client_secret`` and ``secret_keys``
-show only whether they are set, and a ``session_store`` URL loses its user and
+A secret is never printed, in whole or in part: ``client_secret``, ``client_private_key``
+and ``secret_keys`` show only whether they are set, and a ``session_store`` URL loses its user and
 password (``redis://***@host:6379/0``) and its query (redis-py reads ``?password=``).
 """
 
@@ -15,7 +15,7 @@ from .. import _environment
 from ..settings import Settings
 from ._config import SERVER_PATHS, SERVER_VARIABLES, ServerConfig
 
-_SECRETS = frozenset({"client_secret", "secret_keys"})
+_SECRETS = frozenset({"client_secret", "client_private_key", "secret_keys"})
 
 
 def describe(config: ServerConfig) -> list[str]:

@@ -172,6 +172,9 @@ class FakeOkta(Org):
         rotation_grace: float = ROTATION_GRACE,
         groups_claim: str | None = "groups",
         groups_filter: str = ".*",
+        token_endpoint_auth_method: str | None = None,
+        jwks: Sequence[Any] = (),
+        require_dpop: bool = False,
     ) -> FakeClient:
         """Register an OIDC app allowed to use the Interaction Code and Refresh Token grants.
 
@@ -181,7 +184,17 @@ class FakeOkta(Org):
         ``refresh_token_rotation=True`` is Okta's "Rotate token after every
         use": each refresh returns a new refresh token and the old one keeps
         working for ``rotation_grace`` seconds (0-60, default 30); otherwise
-        the refresh token is persistent. ``groups_claim`` names the ID token's claim
+        the refresh token is persistent.
+
+        Client authentication, as the app's General > Client Credentials:
+        ``token_endpoint_auth_method`` defaults to ``client_secret_basic`` with a
+        ``client_secret`` (``client_secret_post`` is accepted too), ``private_key_jwt`` with
+        ``jwks``, else ``none``. ``jwks`` are the app's public keys for ``private_key_jwt``:
+        JWK dicts, PEM text or ``cryptography`` RSA/EC keys (only public halves are kept;
+        a key without ``kid`` gets one, as Okta assigns). ``require_dpop=True`` is "Require
+        Demonstrating Proof of Possession (DPoP) header in token requests".
+
+        ``groups_claim`` names the ID token's claim
         listing the user's groups that match ``groups_filter`` (a regex, matched in
         full); None leaves it out, as an org where no admin added it.
         """
@@ -193,6 +206,10 @@ class FakeOkta(Org):
             raise ValueError(f"groups_filter is not a regex: {exc}") from None
         if access_token_lifetime <= 0:
             raise ValueError("access_token_lifetime must be positive")
+        from ._client_auth import auth_method_of, public_jwk
+
+        public_keys = [public_jwk(key) for key in jwks]
+        method = auth_method_of(token_endpoint_auth_method, client_secret, public_keys)
         if not 0 <= rotation_grace <= 60:
             raise ValueError("rotation_grace must be 0-60 seconds, as Okta allows")
         uris = list(redirect_uris)
@@ -211,6 +228,9 @@ class FakeOkta(Org):
             rotation_grace=rotation_grace,
             groups_claim=groups_claim,
             groups_filter=groups_filter,
+            token_endpoint_auth_method=method,
+            jwks=public_keys,
+            require_dpop=require_dpop,
         )
         self.clients[client.client_id] = client
         return client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ._ids import okta_id
 
@@ -79,6 +80,16 @@ class FakeClient:
     rotation_grace: float = ROTATION_GRACE
     groups_claim: str | None = "groups"
     groups_filter: str = ".*"
+    #: Client authentication, as the app's General > Client Credentials (see
+    #: ``okta_magiclink_mw.testing._client_auth``): ``none`` (a public client),
+    #: ``client_secret_basic`` or ``client_secret_post`` (either is accepted with the
+    #: ``client_secret``), or ``private_key_jwt`` (a client assertion signed by one of the
+    #: public keys in ``jwks``, JWK dicts with a ``kid`` each).
+    token_endpoint_auth_method: str = "none"  # noqa: S105 - a method's name
+    jwks: list[dict[str, Any]] = field(default_factory=list)
+    #: "Require Demonstrating Proof of Possession (DPoP) header in token requests": token
+    #: calls without a DPoP proof get ``invalid_dpop_proof``.
+    require_dpop: bool = False
 
 
 class Step(Enum):

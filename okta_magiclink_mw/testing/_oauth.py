@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import html
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import urlencode
 
 import jwt
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ._client_auth import AssertionLedger, authenticate, dpop_refusal
 from ._endpoint import JSON, read_form, with_faults
 from ._model import FakeClient
 from ._org import INTERACTION_CODE_LIFETIME, SUPPORTED_SCOPES, Org, s256
@@ -38,7 +37,13 @@ def oauth_error(status: int, error: str, description: str) -> Response:
 def discovery_document(org: Org) -> dict[str, Any]:
     """``/.well-known/openid-configuration`` of the ``default`` authorization server."""
     iss = org.issuer
-    auth_methods = ["client_secret_basic", "client_secret_post", "none"]
+    auth_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "none",
+    ]
     return {
         "issuer": iss,
         "authorization_endpoint": f"{iss}/v1/authorize",
@@ -110,54 +115,20 @@ def discovery_document(org: Org) -> dict[str, Any]:
     }
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        return None
-    return unquote(client_id), unquote(secret)
-
-
-def authenticate_client(org: Org, request: Request, form: dict[str, str]) -> FakeClient | Response:
-    """Client authentication: HTTP Basic, ``client_secret_post`` or ``none`` (public)."""
-    basic = _basic_credentials(request)
-    if basic is not None:
-        client_id, secret = basic
-    else:
-        client_id = str(form.get("client_id", ""))
-        secret = str(form.get("client_secret", ""))
-    if not client_id:
-        return oauth_error(401, "invalid_client", "No client credentials found.")
-    client = org.clients.get(client_id)
-    if client is None:
-        return oauth_error(
-            401,
-            "invalid_client",
-            "Client authentication failed. Either the client or the client credentials are "
-            "invalid.",
-        )
-    if client.client_secret is not None:
-        if not secret:
-            return oauth_error(
-                401,
-                "invalid_client",
-                "Client authentication failed. Either the client or the client credentials "
-                "are invalid.",
-            )
-        if not _consteq(secret, client.client_secret):
-            return oauth_error(
-                401,
-                "invalid_client",
-                "The client secret supplied for a confidential client is invalid.",
-            )
-    return client
+def authenticate_client(
+    org: Org, request: Request, form: dict[str, str], endpoint: str, ledger: AssertionLedger
+) -> FakeClient | Response:
+    """Client authentication at ``{issuer}{endpoint}`` (``/v1/token``, ``/v1/revoke``):
+    see :mod:`okta_magiclink_mw.testing._client_auth`."""
+    outcome = authenticate(
+        org.clients,
+        request,
+        form,
+        endpoint=f"{org.issuer}{endpoint}",
+        now=org.clock(),
+        ledger=ledger,
+    )
+    return outcome if isinstance(outcome, FakeClient) else oauth_error(*outcome)
 
 
 def _consteq(a: str, b: str) -> bool:
@@ -169,6 +140,8 @@ class OAuthEndpoints:
 
     def __init__(self, org: Org) -> None:
         self.org = org
+        #: Client assertions accepted so far (their ``jti``): each works once.
+        self.assertions = AssertionLedger()
 
     def routes(self) -> list[Route]:
         """Starlette routes, wrapped with the fault knobs."""
@@ -280,9 +253,12 @@ class OAuthEndpoints:
     async def token(self, request: Request) -> Response:
         """``POST /v1/token``: ``interaction_code`` and ``refresh_token`` grants."""
         form = await read_form(request)
-        authenticated = authenticate_client(self.org, request, form)
+        authenticated = authenticate_client(self.org, request, form, "/v1/token", self.assertions)
         if isinstance(authenticated, Response):
             return authenticated
+        dpop = dpop_refusal(authenticated, request)
+        if dpop is not None:
+            return oauth_error(*dpop)
         grant_type = str(form.get("grant_type", ""))
         if not grant_type:
             return oauth_error(400, "invalid_request", "The 'grant_type' parameter is required.")
@@ -378,7 +354,7 @@ class OAuthEndpoints:
         silently ignored (still 200, nothing leaks).
         """
         form = await read_form(request)
-        authenticated = authenticate_client(self.org, request, form)
+        authenticated = authenticate_client(self.org, request, form, "/v1/revoke", self.assertions)
         if isinstance(authenticated, Response):
             return authenticated
         token = str(form.get("token", ""))
