@@ -418,13 +418,13 @@ def running_gateway(proxy: str, *, env: Mapping[str, str] | None = None) -> Iter
         clock = Clock()
         fake = FakeOkta(base_url=okta_url, clock=clock)
         add_people(fake)
-        fake.add_client(
+        fake.add_web_app(  # as the README tells an admin (FakeOkta is strict)
+            f"{app_url}/login/callback",
+            post_logout_redirect_uri=f"{app_url}/",
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
-            redirect_uris=[f"{app_url}/login/callback"],
-            post_logout_redirect_uris=[f"{app_url}/"],
         )
-        cleanup.enter_context(uvicorn_server(fake, okta_sock))
+        cleanup.enter_context(uvicorn_server(fake, okta_sock, date_header=False))
 
         children = [
             forward_auth_server(directory, server_port, server_env(fake, app_url, env or {})),

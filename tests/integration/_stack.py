@@ -48,8 +48,12 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.contextmanager
-def uvicorn_server(app: ASGIApp, sock: socket.socket) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+def uvicorn_server(
+    app: ASGIApp, sock: socket.socket, *, date_header: bool = True
+) -> Iterator[None]:
+    """``date_header=False`` for FakeOkta, whose ``Date`` comes from its own clock."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, date_header=date_header)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -135,11 +139,11 @@ def running_stack(
     clock = Clock()
     fake = FakeOkta(base_url=okta_url, clock=clock)
     fake.add_user(email=EMAIL, name=NAME)
-    fake.add_client(
+    fake.add_web_app(  # as the README tells an admin of a real org (FakeOkta is strict)
+        f"{app_url}/login/callback",
+        post_logout_redirect_uri=f"{app_url}/",
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        redirect_uris=[f"{app_url}/login/callback"],
-        post_logout_redirect_uris=[f"{app_url}/"],
     )
     settings = Settings(
         issuer=fake.issuer,
@@ -152,13 +156,21 @@ def running_stack(
         widget_css_url=_on_host(fake.widget_css_url, okta_url, widget_host),
         **settings_overrides,
     )
-    with uvicorn_server(fake, okta_sock):
+    with uvicorn_server(fake, okta_sock, date_header=False):
         if kind == "asgi":
             with uvicorn_server(demo_app(settings), app_sock):
                 yield Stack(kind, fake, clock, okta_url, app_url)
         else:
             with waitress_server(flask_app(settings), app_sock):
                 yield Stack(kind, fake, clock, okta_url, app_url)
+
+
+def okta_hop(magic_link: str) -> str:
+    """Open the email's magic link (Okta's ``/email/verify`` hop); return where Okta
+    redirects: the app's Email verify callback URI with ``state`` and ``otp``."""
+    hop = httpx.get(magic_link, timeout=10)
+    assert hop.status_code == 302, hop.text
+    return hop.headers["location"]
 
 
 _CONFIG = re.compile(r"Object\.assign\(\{el: \"#okta-sign-in-widget\"\}, (\{.*?\})\)")
@@ -201,8 +213,26 @@ class Widget:
     state_handle: str = ""
 
     @property
+    def origin(self) -> str:
+        """The origin of the page the widget runs on (its requests' ``Origin``)."""
+        url = httpx.URL(self.config["redirectUri"])
+        return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+    @property
     def okta(self) -> httpx.Client:
-        return httpx.Client(base_url=self.browser.stack.okta_url, timeout=10)
+        return httpx.Client(
+            base_url=self.browser.stack.okta_url,
+            timeout=10,
+            headers={"Origin": self.origin},
+            event_hooks={"response": [self._cors_as_a_browser]},
+        )
+
+    def _cors_as_a_browser(self, response: httpx.Response) -> None:
+        """A browser hands the widget no answer that lacks CORS for its origin."""
+        allowed = response.headers.get("access-control-allow-origin")
+        assert allowed == self.origin, (
+            f"the browser would block {response.request.url}: not a trusted origin of Okta"
+        )
 
     def _idx(self, path: str, body: dict[str, Any]) -> httpx.Response:
         with self.okta as okta:
@@ -217,6 +247,20 @@ class Widget:
 
     def request_email(self, identifier: str = EMAIL) -> dict[str, Any]:
         """interact, introspect, identify, "Send me an email"; return the email."""
+        assert self.identify(identifier).is_success
+        authenticator = self.browser.stack.fake.info.email_authenticator_id
+        sent = self._idx(
+            "challenge",
+            {
+                "authenticator": {"id": authenticator, "methodType": "email"},
+                "stateHandle": self.state_handle,
+            },
+        )
+        assert sent.is_success, sent.text
+        return dict(self.browser.stack.fake.outbox[-1].as_json())
+
+    def identify(self, identifier: str = EMAIL) -> httpx.Response:
+        """interact, introspect and identify; return Okta's answer to identify."""
         c = self.config
         with self.okta as okta:
             interact = okta.post(
@@ -234,17 +278,18 @@ class Widget:
         assert interact.status_code == 200, interact.text
         self.interaction_handle = interact.json()["interaction_handle"]
         assert self._idx("introspect", {"interactionHandle": self.interaction_handle}).is_success
-        assert self._idx("identify", {"identifier": identifier, "stateHandle": self.state_handle})
-        authenticator = self.browser.stack.fake.info.email_authenticator_id
-        sent = self._idx(
-            "challenge",
-            {
-                "authenticator": {"id": authenticator, "methodType": "email"},
-                "stateHandle": self.state_handle,
-            },
-        )
-        assert sent.is_success, sent.text
-        return dict(self.browser.stack.fake.outbox[-1].as_json())
+        return self._idx("identify", {"identifier": identifier, "stateHandle": self.state_handle})
+
+    def poll(self) -> httpx.Response:
+        """The widget's poll of the email challenge (every 4 s while it waits)."""
+        return self._idx("challenge/poll", {"stateHandle": self.state_handle})
+
+    def callback_from(self, response: httpx.Response) -> str:
+        """The callback URL the widget navigates to for a ``successWithInteractionCode``."""
+        fields = response.json()["successWithInteractionCode"]["value"]
+        code = next(f["value"] for f in fields if f["name"] == "interaction_code")
+        query = httpx.QueryParams({"interaction_code": code, "state": self.config["state"]})
+        return f"/login/callback?{query}"
 
     def answer(self, otp: str) -> httpx.Response:
         return self._idx(
@@ -260,7 +305,4 @@ class Widget:
         """Answer with the code; return the callback URL the widget navigates to."""
         response = self.answer(otp)
         assert response.status_code == 200, response.text
-        fields = response.json()["successWithInteractionCode"]["value"]
-        code = next(f["value"] for f in fields if f["name"] == "interaction_code")
-        query = httpx.QueryParams({"interaction_code": code, "state": self.config["state"]})
-        return f"/login/callback?{query}"
+        return self.callback_from(response)
