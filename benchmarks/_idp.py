@@ -66,7 +66,7 @@ def _fake_okta(base_url: str, redirect_uri: str) -> Idp:
 
     fake = FakeOkta(base_url=base_url, widget_dist="/nonexistent")
     user = fake.add_user(email="ada@example.com", name="Ada Lovelace")
-    fake.add_client(client_id=_apps.CLIENT_ID, redirect_uris=[redirect_uri])
+    fake.add_web_app(redirect_uri, client_id=_apps.CLIENT_ID)
 
     def issue(challenge: str, state: str, nonce: str) -> str:
         return fake.issue_interaction_code(

@@ -99,18 +99,23 @@ def run_demo(app_port: int = 8000, okta_port: int = 8001) -> None:
         asyncio.run(_serve([(demo_app(settings), "localhost", app_port)]))
         return
 
-    from .testing import FakeOkta
+    from .testing import EVERYONE, FakeOkta
 
     okta_url = f"http://127.0.0.1:{okta_port}"
     fake = FakeOkta(base_url=okta_url)
     fake.add_user(email=DEMO_EMAIL, name=DEMO_NAME)
     client_secret = secrets.token_urlsafe(24)
-    fake.add_client(
+    # FakeOkta is as strict as a real org: set the app up as the README tells an admin to.
+    demo = fake.add_client(
         client_id=DEMO_CLIENT_ID,
         client_secret=client_secret,
+        grant_types=["authorization_code", "interaction_code", "refresh_token"],
         redirect_uris=[f"{app_url}/login/callback"],
+        email_verify_callback_uri=f"{app_url}/login/callback",
         post_logout_redirect_uris=[f"{app_url}/"],
     )
+    fake.assign_group(demo.client_id, EVERYONE)
+    fake.add_trusted_origin(app_url)
     if fake.widget_js_url is None:
         print(
             "note: @okta/okta-signin-widget is not installed (npm ci), so the login page "

@@ -165,10 +165,10 @@ class ApiCallsApp:
         self.clock = SettableClock()
         self.fake = FakeOkta(base_url=OKTA, clock=self.clock)
         self.fake.add_user(email="ada@example.com", name="Ada Lovelace")
-        self.fake.add_client(
+        self.fake.add_web_app(
+            f"{APP}/login/callback",
             client_id="0oaApiCalls",
             client_secret="api-calls-secret",
-            redirect_uris=[f"{APP}/login/callback"],
             access_token_lifetime=LIFETIME,
         )
         for key, value in {

@@ -2,22 +2,25 @@
 
 Like ``moto`` for AWS: the real Okta Sign-In Widget (and okta-auth-js in
 it) completes a password-optional email / magic-link sign-in against it, and
-the middleware redeems the interaction code at its ``/v1/token``::
+the middleware redeems the interaction code at its ``/v1/token``. It is as
+strict as a real org: set an app up the way the README tells an admin to
+(:meth:`FakeOkta.add_web_app`), or piece by piece::
 
     from okta_magiclink_mw.testing import FakeOkta
 
     fake = FakeOkta(base_url="http://127.0.0.1:8001")
     fake.add_user(email="ada@example.com", name="Ada Lovelace")
-    fake.add_client(client_id="0oaDemo", redirect_uris=["http://127.0.0.1:8000/login/callback"])
+    fake.add_web_app("http://localhost:8000/login/callback", client_id="0oaDemo")
 """
 
 from ._app import FakeOkta, find_widget_dist
 from ._faults import ConnectionDropped, Faults
-from ._model import FakeClient, FakeUser
+from ._model import EVERYONE, FakeClient, FakeUser, TrustedOrigin
 from ._org import SeenRequest, s256
 from ._outbox import EmailMessage
 
 __all__ = [
+    "EVERYONE",
     "ConnectionDropped",
     "EmailMessage",
     "FakeClient",
@@ -25,6 +28,7 @@ __all__ = [
     "FakeUser",
     "Faults",
     "SeenRequest",
+    "TrustedOrigin",
     "find_widget_dist",
     "s256",
 ]

@@ -6,6 +6,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._cors import OktaCORSMiddleware
+from ._cors import OktaCORSMiddleware, send_with
 from ._endpoint import JSON
+from ._hosted import HostedPages
 from ._ids import okta_id
 from ._idx_api import IdxEndpoints
 from ._logout import (
@@ -27,9 +29,21 @@ from ._logout import (
     universal_logout_claims,
     universal_logout_request,
 )
-from ._model import ROTATION_GRACE, TOKEN_LIFETIME, FakeClient, FakeUser, Interaction, Step
+from ._model import (
+    DOCUMENTED_GRANT_TYPES,
+    EVERYONE,
+    KNOWN_GRANT_TYPES,
+    NEW_WEB_APP_GRANT_TYPES,
+    ROTATION_GRACE,
+    TOKEN_LIFETIME,
+    FakeClient,
+    FakeUser,
+    Interaction,
+    Step,
+    TrustedOrigin,
+)
 from ._oauth import OAuthEndpoints
-from ._org import Org, SeenRequest
+from ._org import Org, SeenRequest, origin_of
 from ._outbox import render_outbox_html
 from ._transport import FakeAsyncTransport, FakeSyncTransport
 
@@ -59,20 +73,54 @@ class FakeOkta(Org):
     The issuer is ``{base_url}/oauth2/default``. The object is an ASGI app::
 
         fake = FakeOkta(base_url="http://127.0.0.1:8001")
-        user = fake.add_user(email="ada@example.com", name="Ada Lovelace")
-        fake.add_client(
+        fake.add_user(email="ada@example.com", name="Ada Lovelace")
+        fake.add_web_app(
+            "http://localhost:8000/login/callback",
+            post_logout_redirect_uri="http://localhost:8000/",
             client_id="0oaDemo",
-            redirect_uris=["http://127.0.0.1:8000/login/callback"],
-            email_verify_callback_uri="http://127.0.0.1:8000/login/callback",
-            trusted_origins=["http://127.0.0.1:8000"],
         )
-        uvicorn.run(fake, port=8001)
+        uvicorn.run(fake, port=8001, date_header=False)
 
     or, in-process: ``httpx.AsyncClient(transport=fake.async_transport())``.
 
+    **As strict as a real org.** Nothing is set up for you: an app from
+    :meth:`add_client` is a new Admin Console Web app (Authorization Code
+    grant only, no assignment, no Email verify callback URI, no sign-out
+    URI), and no origin is trusted. :meth:`add_web_app` sets an app up the
+    way the README tells an admin to. What goes wrong otherwise is what goes
+    wrong on a real org:
+
+    - an origin not in :meth:`add_trusted_origin` gets no CORS headers (its
+      preflight a 403): the real widget there shows its own error;
+    - a client without ``interaction_code`` in ``grant_types`` gets
+      ``unauthorized_client`` from ``/v1/interact`` (Okta's body, listing
+      the configured grant types), and the ``refresh_token`` grant needs
+      ``refresh_token``;
+    - an unregistered ``redirect_uri`` is refused at ``/v1/interact``;
+    - a user not assigned to the app (:meth:`assign_user`,
+      :meth:`assign_group`) gets the IDX message "User is not assigned to
+      this application." in the widget, one denied by the app's sign-in
+      policy (:meth:`deny_access`) ``security.access_denied``; neither is
+      ever a ``?error=`` on the app's callback;
+    - without ``email_verify_callback_uri`` the magic link's
+      ``/email/verify/{appId}?token=`` hop ends on an Okta-hosted page
+      (:attr:`magic_link_same_browser` says which one); with it, the hop
+      redirects to the app with ``state`` and ``otp``;
+    - an unregistered ``post_logout_redirect_uri`` at ``/v1/logout`` gets
+      Okta's 400 error page; none at all lands on the org's sign-in page.
+
+    **Knobs** to set it up wrong one way at a time: :attr:`trusted_origins`
+    (:meth:`add_trusted_origin`, :meth:`remove_trusted_origin`), and on a
+    :class:`FakeClient` ``grant_types``, ``redirect_uris``,
+    ``post_logout_redirect_uris``, ``email_verify_callback_uri``,
+    ``groups_claim``, ``assigned_users`` / ``assigned_groups``.
+
     ``clock`` returns Unix time and drives every expiry (IDX state, OTP,
     interaction code, access tokens, refresh-token grace and idle time), so
-    tests can move time forward.
+    tests can move time forward; it also writes every response's ``Date``
+    header, so a clock set apart from real time (``fake.clock = lambda:
+    time.time() + 600``) is a skewed Okta. Serve with uvicorn's
+    ``date_header=False``, or uvicorn adds its own ``Date`` first.
 
     Tokens: with ``offline_access`` granted the token response has a
     ``refresh_token``, redeemable with ``grant_type=refresh_token``
@@ -100,9 +148,12 @@ class FakeOkta(Org):
         )
         dist = Path(widget_dist) if widget_dist is not None else find_widget_dist()
         self.widget_dist: Path | None = dist if dist and (dist / _WIDGET_JS).is_file() else None
+        hosted = HostedPages(self)
         routes: list[BaseRoute] = [
             *OAuthEndpoints(self).routes(),
             *IdxEndpoints(self).routes(),
+            Route("/", hosted.sign_in_page, methods=["GET"]),
+            Route("/email/verify/{app_id}", hosted.email_verify, methods=["GET"]),
             Route("/outbox", self._outbox_html, methods=["GET"]),
             Route("/outbox.json", self._outbox_json, methods=["GET"]),
         ]
@@ -117,6 +168,8 @@ class FakeOkta(Org):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.requests.append(SeenRequest(scope["method"], scope["path"]))
+            # Okta's Date header, from the org's clock: what a clock-skew check reads.
+            send = send_with({"Date": formatdate(self.clock(), usegmt=True)}, send)
         await self._app(scope, receive, send)
 
     def async_transport(self) -> httpx.AsyncBaseTransport:
@@ -163,9 +216,9 @@ class FakeOkta(Org):
         client_secret: str | None = None,
         redirect_uris: Sequence[str] = ("http://127.0.0.1:8000/login/callback",),
         email_verify_callback_uri: str | None = None,
-        trusted_origins: Sequence[str] | None = None,
         post_logout_redirect_uris: Sequence[str] = (),
         *,
+        grant_types: Sequence[str] = NEW_WEB_APP_GRANT_TYPES,
         label: str = "FakeOkta app",
         access_token_lifetime: int = TOKEN_LIFETIME,
         refresh_token_rotation: bool = False,
@@ -173,10 +226,19 @@ class FakeOkta(Org):
         groups_claim: str | None = "groups",
         groups_filter: str = ".*",
     ) -> FakeClient:
-        """Register an OIDC app allowed to use the Interaction Code and Refresh Token grants.
+        """Register an OIDC Web app as a new one is in the Admin Console: strict.
 
-        ``email_verify_callback_uri`` defaults to the first redirect URI and
-        ``trusted_origins`` to the origins of the redirect URIs.
+        Nothing is added for you. ``grant_types`` defaults to a new Web
+        app's (Authorization Code only), so ``/v1/interact`` answers
+        ``unauthorized_client`` until ``interaction_code`` is in it. No user is
+        assigned (see :meth:`assign_user`, :meth:`assign_group`), no origin is
+        trusted (:meth:`add_trusted_origin`), the Email verify callback URI is
+        unset (magic links end on an Okta-hosted page) and no sign-out
+        redirect URI is registered. :meth:`add_web_app` does all of it the way
+        the README tells an admin to.
+
+        ``redirect_uris`` are the Sign-in redirect URIs,
+        ``post_logout_redirect_uris`` the Sign-out redirect URIs.
         ``access_token_lifetime`` is in seconds (Okta's default: one hour).
         ``refresh_token_rotation=True`` is Okta's "Rotate token after every
         use": each refresh returns a new refresh token and the old one keeps
@@ -184,9 +246,9 @@ class FakeOkta(Org):
         the refresh token is persistent. ``groups_claim`` names the ID token's claim
         listing the user's groups that match ``groups_filter`` (a regex, matched in
         full); None leaves it out, as an org where no admin added it.
+        Every setting stays a public attribute of the returned
+        :class:`FakeClient`, to change later.
         """
-        from ._org import origin_of
-
         try:
             re.compile(groups_filter)
         except re.error as exc:
@@ -195,16 +257,16 @@ class FakeOkta(Org):
             raise ValueError("access_token_lifetime must be positive")
         if not 0 <= rotation_grace <= 60:
             raise ValueError("rotation_grace must be 0-60 seconds, as Okta allows")
-        uris = list(redirect_uris)
-        if trusted_origins is None:
-            trusted_origins = sorted({origin_of(u) for u in uris})
+        unknown = sorted(set(grant_types) - KNOWN_GRANT_TYPES)
+        if unknown:
+            raise ValueError(f"unknown grant types: {', '.join(unknown)}")
         client = FakeClient(
             client_id=client_id or okta_id("0oa"),
             client_secret=client_secret,
-            redirect_uris=uris,
-            email_verify_callback_uri=email_verify_callback_uri or (uris[0] if uris else None),
-            trusted_origins=list(trusted_origins),
+            redirect_uris=list(redirect_uris),
+            email_verify_callback_uri=email_verify_callback_uri,
             post_logout_redirect_uris=list(post_logout_redirect_uris),
+            grant_types=list(grant_types),
             label=label,
             access_token_lifetime=access_token_lifetime,
             refresh_token_rotation=refresh_token_rotation,
@@ -214,6 +276,105 @@ class FakeOkta(Org):
         )
         self.clients[client.client_id] = client
         return client
+
+    def add_web_app(
+        self,
+        redirect_uri: str,
+        *,
+        post_logout_redirect_uri: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        **client_settings: Any,
+    ) -> FakeClient:
+        """Set up an app the way the README tells an admin of a real org to.
+
+        An OIDC Web app (:meth:`add_client`) with the Authorization Code,
+        Interaction Code and Refresh Token grants, ``redirect_uri`` as its
+        Sign-in redirect URI and as its Email verify callback URI,
+        ``post_logout_redirect_uri`` (default: the app's origin + ``/``) as its
+        Sign-out redirect URI, assigned to Everyone; and the app's origin (of
+        ``redirect_uri``) as a Trusted Origin with CORS. ``client_settings``
+        go to :meth:`add_client` (``access_token_lifetime=``...). To set it up
+        wrong one way at a time, change one thing afterwards:
+        ``client.grant_types.remove("interaction_code")``,
+        ``fake.remove_trusted_origin(origin)``,
+        ``client.email_verify_callback_uri = None``,
+        ``client.post_logout_redirect_uris.clear()``,
+        ``client.assigned_groups.clear()``...
+        """
+        origin = origin_of(redirect_uri)
+        sign_out = post_logout_redirect_uri or f"{origin}/"
+        client_settings.setdefault("grant_types", DOCUMENTED_GRANT_TYPES)
+        client = self.add_client(
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uris=[redirect_uri],
+            email_verify_callback_uri=redirect_uri,
+            post_logout_redirect_uris=[sign_out],
+            **client_settings,
+        )
+        self.assign_group(client.client_id, EVERYONE)
+        if origin not in self.trusted_origins:
+            self.add_trusted_origin(origin)
+        return client
+
+    def add_trusted_origin(
+        self, origin: str, *, cors: bool = True, redirect: bool = False, name: str | None = None
+    ) -> TrustedOrigin:
+        """Add ``origin`` to Security > API > Trusted Origins (org-wide, as in Okta).
+
+        Only origins added here with ``cors`` get CORS headers: the widget on
+        any other origin fails as on a real org (the preflight answers 403,
+        other responses carry no ``Access-Control-Allow-Origin``). The match
+        with the ``Origin`` header is exact: ``http://localhost:8000/`` (with
+        a slash) or another port never matches. Replaces an entry for the
+        same origin.
+        """
+        entry = TrustedOrigin(origin=origin, name=name or origin, cors=cors, redirect=redirect)
+        self.trusted_origins[origin] = entry
+        return entry
+
+    def remove_trusted_origin(self, origin: str) -> None:
+        """Delete ``origin`` from the Trusted Origins (no error if absent)."""
+        self.trusted_origins.pop(origin, None)
+
+    def _client(self, client_id: str) -> FakeClient:
+        client = self.clients.get(client_id)
+        if client is None:
+            raise LookupError(f"no client {client_id!r}")
+        return client
+
+    def assign_user(self, client_id: str, email: str) -> None:
+        """Assign the user with ``email`` to the app (Assignments > Assign to People)."""
+        user = self.find_user(email)
+        if user is None:
+            raise LookupError(f"no user {email!r}")
+        self._client(client_id).assigned_users.add(user.id)
+
+    def assign_group(self, client_id: str, group: str) -> None:
+        """Assign a group to the app; :data:`~okta_magiclink_mw.testing.EVERYONE` is every user."""
+        self._client(client_id).assigned_groups.add(group)
+
+    def deny_access(
+        self, client_id: str, *, email: str | None = None, group: str | None = None
+    ) -> None:
+        """Add an app sign-in policy rule "Access is denied" for a user or a group.
+
+        Such a user, though assigned, gets Okta's
+        ``security.access_denied`` message in the widget right after
+        entering their username; no email is sent.
+        """
+        client = self._client(client_id)
+        if (email is None) == (group is None):
+            raise ValueError("pass exactly one of email= or group=")
+        if email is not None:
+            user = self.find_user(email)
+            if user is None:
+                raise LookupError(f"no user {email!r}")
+            client.denied_users.add(user.id)
+        else:
+            assert group is not None
+            client.denied_groups.add(group)
 
     def deactivate_user(self, email: str) -> FakeUser:
         """Deactivate a user, as an admin does in Okta (status ``DEPROVISIONED``).
@@ -402,8 +563,17 @@ class FakeOkta(Org):
         redirect_uri: str | None = None,
         scopes: Sequence[str] = ("openid", "profile", "email"),
     ) -> str:
-        """A valid interaction code as if ``user`` signed in through the widget."""
+        """A valid interaction code as if ``user`` signed in through the widget.
+
+        The org's rules still hold: :class:`PermissionError` if the app lacks
+        the Interaction Code grant, or the user is not assigned to it or is
+        denied by its sign-in policy.
+        """
         client = self.clients[client_id]
+        if "interaction_code" not in client.grant_types:
+            raise PermissionError(f"app {client_id} does not have the Interaction Code grant")
+        if not client.is_assigned(user) or client.is_denied(user):
+            raise PermissionError(f"{user.email} may not sign in to app {client_id}")
         ix = self.start_interaction(
             client,
             scopes=list(scopes),

@@ -377,7 +377,25 @@ def transferred_document(ix: Interaction) -> Json:
     return doc
 
 
+def access_denied_document(ix: Interaction) -> Json:
+    """Terminal "access denied by policy" (the widget's mock ``error-identify-access-denied``,
+    answered with 403 to ``/idp/idx/identify``): top-level ``messages``, no remediation."""
+    doc = _head(ix)
+    doc["messages"] = _messages(ACCESS_DENIED)
+    return doc
+
+
 UNKNOWN_USER = message("Authentication failed", "errors.E0000004")
+#: Identify by a user not assigned to the app (the widget's mocks
+#: ``error-400-user-not-assigned*.json`` and ``error-user-is-not-assigned.json``).
+USER_NOT_ASSIGNED = message(
+    "User is not assigned to this application.", "idx.error.user.not.assigned.to.app"
+)
+#: The app's sign-in policy denies access; the widget maps the key to its ``errors.E0000006``
+#: ("You do not have permission to perform the requested action", ``src/v2/ion/i18nUtils.js``).
+ACCESS_DENIED = message(
+    "You do not have permission to perform the requested action.", "security.access_denied"
+)
 INVALID_PASSCODE = message(
     "Invalid code. Try again.", "api.authn.error.PASSCODE_INVALID", params=[]
 )

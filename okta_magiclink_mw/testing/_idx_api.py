@@ -27,7 +27,9 @@ from ._idx import (
     ION_JSON,
     TOO_MANY_REQUESTS,
     UNKNOWN_USER,
+    USER_NOT_ASSIGNED,
     Json,
+    access_denied_document,
     challenge_document,
     identify_document,
     session_expired_document,
@@ -147,6 +149,13 @@ class IdxEndpoints:
         # A deactivated user gets exactly the unknown-user answer: nothing tells them apart.
         if user is None or not user.active:
             return idx_response(identify_document(self.org.info, ix, error=UNKNOWN_USER), 400)
+        # Assignment and the app's sign-in policy answer here, inside the widget: a real
+        # org never turns them into an ``?error=`` on the app's callback.
+        if not ix.client.is_assigned(user):
+            doc = identify_document(self.org.info, ix, error=USER_NOT_ASSIGNED)
+            return idx_response(doc, 400)
+        if ix.client.is_denied(user):
+            return idx_response(access_denied_document(ix), 403)
         ix.user = user
         ix.step = Step.VERIFY_DATA
         return self.current(ix)
@@ -193,6 +202,8 @@ class IdxEndpoints:
             }
             return idx_response(doc, 429, headers=headers)
         ix.last_poll_at = now
+        if ix.verified_by_link:  # the magic link was opened on Okta's page, same browser
+            self.org.complete(ix)
         return self.current(ix)
 
     async def resend(self, request: Request) -> Response:

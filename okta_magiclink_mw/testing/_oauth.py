@@ -35,6 +35,22 @@ def oauth_error(status: int, error: str, description: str) -> Response:
     return JSON({"error": error, "error_description": description}, status, headers=headers)
 
 
+def unauthorized_client(client: FakeClient) -> Response:
+    """Okta's answer to a grant the app does not have (``unauthorized_client``, 400).
+
+    The shape of the widget's mock ``error-400-unauthorized-client.json`` and of
+    Okta's error catalogue (okta-developer-docs ``data/oauth2-error-codes.json``,
+    "Unauthorized client"): the description lists the app's configured grant types.
+    """
+    configured = ", ".join(client.grant_types)
+    return oauth_error(
+        400,
+        "unauthorized_client",
+        "The client is not authorized to use the provided grant type. "
+        f"Configured grant types: [{configured}].",
+    )
+
+
 def discovery_document(org: Org) -> dict[str, Any]:
     """``/.well-known/openid-configuration`` of the ``default`` authorization server."""
     iss = org.issuer
@@ -228,6 +244,8 @@ class OAuthEndpoints:
                 "invalid_client",
                 "The client secret supplied for a confidential client is invalid.",
             )
+        if "interaction_code" not in client.grant_types:
+            return unauthorized_client(client)
         redirect_uri = str(form.get("redirect_uri", ""))
         if redirect_uri not in client.redirect_uris:
             return oauth_error(
@@ -286,9 +304,11 @@ class OAuthEndpoints:
         grant_type = str(form.get("grant_type", ""))
         if not grant_type:
             return oauth_error(400, "invalid_request", "The 'grant_type' parameter is required.")
-        if grant_type == "interaction_code":
-            return self._interaction_code_grant(authenticated, form)
-        if grant_type == "refresh_token":
+        if grant_type in ("interaction_code", "refresh_token"):
+            if grant_type not in authenticated.grant_types:
+                return unauthorized_client(authenticated)
+            if grant_type == "interaction_code":
+                return self._interaction_code_grant(authenticated, form)
             return self._refresh_grant(authenticated, form)
         return oauth_error(
             400,
@@ -335,7 +355,8 @@ class OAuthEndpoints:
                 "authorization request.",
             )
         refresh = None
-        if "offline_access" in grant.scopes:
+        # A refresh token needs both the scope and the app's Refresh Token grant.
+        if "offline_access" in grant.scopes and "refresh_token" in client.grant_types:
             refresh = start_family(
                 org, client, grant.user, grant.scopes, grant.auth_time, grant.sid
             )
@@ -401,7 +422,9 @@ class OAuthEndpoints:
                 return _error_page(400, "The 'id_token_hint' parameter is invalid.")
             client = self.org.clients.get(str(claims.get("aud")))
         if target is None:
-            return HTMLResponse("<!doctype html><title>Signed out</title><p>Signed out.</p>")
+            # "If you don't specify a post_logout_redirect_uri, then the browser is
+            # redirected to the Okta sign-in page" (Okta's guide "Sign users out").
+            return RedirectResponse(f"{self.org.base_url}/", status_code=302)
         if client is None:
             return _error_page(
                 400, "The 'id_token_hint' parameter is required with 'post_logout_redirect_uri'."

@@ -21,12 +21,14 @@ from ._model import (
     TOKEN_LIFETIME,
     AccessTokenRecord,
     CodeGrant,
+    EmailLink,
     FakeClient,
     FakeUser,
     Interaction,
     RefreshFamily,
     RefreshTokenRecord,
     Step,
+    TrustedOrigin,
 )
 from ._outbox import EmailMessage
 
@@ -88,6 +90,14 @@ class Org:
         self.faults = Faults()
         self.users: dict[str, FakeUser] = {}
         self.clients: dict[str, FakeClient] = {}
+        #: Security > API > Trusted Origins, by origin (see :class:`TrustedOrigin`).
+        self.trusted_origins: dict[str, TrustedOrigin] = {}
+        #: Magic links sent, by token.
+        self.email_links: dict[str, EmailLink] = {}
+        #: Whether a magic link opened on Okta's own page counts as the browser that
+        #: started the sign-in (True: the original tab finishes) or another browser or
+        #: device (False: the page only shows the code to type in the original tab).
+        self.magic_link_same_browser = True
         self.interactions: dict[str, Interaction] = {}
         self.by_state_handle: dict[str, Interaction] = {}
         self.codes: dict[str, CodeGrant] = {}
@@ -108,8 +118,9 @@ class Org:
         return None
 
     def is_trusted_origin(self, origin: str) -> bool:
-        """Whether ``origin`` is a trusted origin of any registered client."""
-        return any(origin in c.trusted_origins for c in self.clients.values())
+        """Whether ``origin`` is a Trusted Origin with CORS enabled (exact match)."""
+        entry = self.trusted_origins.get(origin)
+        return entry is not None and entry.cors
 
     # -- IDX transactions -------------------------------------------------------------------
 
@@ -154,18 +165,40 @@ class Org:
         assert ix.user is not None
         ix.otp = otp()
         ix.otp_issued_at = self.clock()
-        callback = ix.client.email_verify_callback_uri or f"{self.base_url}/email/verify"
-        query = urlencode({"state": ix.state or "", "otp": ix.otp})
-        sep = "&" if "?" in callback else "?"
+        ix.verified_by_link = False
+        link = EmailLink(
+            token="ft" + opaque(24), interaction=ix, otp=ix.otp, client_id=ix.client.client_id
+        )
+        self.email_links[link.token] = link
         msg = EmailMessage(
             to=ix.user.email,
             subject="One-time verification code",
             otp=ix.otp,
-            magic_link=f"{callback}{sep}{query}",
+            magic_link=f"{self.base_url}/email/verify/{link.client_id}?"
+            + urlencode({"token": link.token}),
             sent_at=ix.otp_issued_at,
         )
         self._outbox.append(msg)
         return msg
+
+    def email_verify_redirect(self, link: EmailLink) -> str | None:
+        """Where Okta's ``/email/verify`` hop sends the browser: the app's Email verify
+        callback URI with ``state`` and ``otp``, or None when it is unset."""
+        callback = link.interaction.client.email_verify_callback_uri
+        if not callback:
+            return None
+        query = urlencode({"state": link.interaction.state or "", "otp": link.otp})
+        return f"{callback}{'&' if '?' in callback else '?'}{query}"
+
+    def link_is_live(self, link: EmailLink) -> bool:
+        """Whether the link's OTP is still the transaction's, unexpired and unused."""
+        ix = link.interaction
+        return (
+            ix.step is Step.CHALLENGE
+            and not self.is_expired(ix)
+            and ix.otp == link.otp
+            and self.check_otp(ix, link.otp)
+        )
 
     def check_otp(self, ix: Interaction, passcode: str) -> bool:
         """Whether ``passcode`` is the live OTP of ``ix`` (right value, < 5 minutes old)."""

@@ -13,8 +13,10 @@ class EmailMessage:
     """An email challenge as Okta would send it (template "Email Challenge").
 
     ``otp`` is the one-time passcode (``${verificationToken}``) and
-    ``magic_link`` the link (``${emailAuthenticationLink}``) in its
-    Email-Verification-Experience form: ``<callback>?state=<state>&otp=<otp>``.
+    ``magic_link`` the link (``${emailAuthenticationLink}``):
+    ``{org}/email/verify/{appId}?token=...``, Okta's hop that redirects to
+    the app's Email verify callback URI with ``state`` and ``otp`` when one
+    is set, and otherwise ends on an Okta-hosted page.
     ``sent_at`` is a Unix timestamp taken from the fake's clock.
     """
 

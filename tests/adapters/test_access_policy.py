@@ -620,7 +620,7 @@ def test_groups_from_fakeokta_change_at_the_next_recheck(
 
     fake = Emulator(base_url="https://org.example", clock=clock)
     user = fake.add_user("ada@example.com", "Ada Lovelace", groups=["staff"])
-    client_id = fake.add_client(redirect_uris=[f"{APP_ORIGIN}/login/callback"]).client_id
+    client_id = fake.add_web_app(f"{APP_ORIGIN}/login/callback").client_id
     settings = make_settings(
         issuer=fake.issuer,
         client_id=client_id,

@@ -55,16 +55,9 @@ def clock() -> Clock:
 def org(clock: Clock) -> Iterator[Org]:
     fake = FakeOkta(base_url=BASE, clock=clock)
     user = fake.add_user(email="ada@example.com", name="Ada Lovelace")
-    client = fake.add_client(
-        client_id=CLIENT_ID,
-        redirect_uris=[CALLBACK],
-        email_verify_callback_uri=CALLBACK,
-        trusted_origins=[APP],
-        post_logout_redirect_uris=[f"{APP}/bye"],
-    )
-    secret_client = fake.add_client(
-        client_id=SECRET_CLIENT_ID, client_secret=SECRET, redirect_uris=[CALLBACK]
-    )
+    # Both apps set up the way the README tells an admin to (FakeOkta is strict).
+    client = fake.add_web_app(CALLBACK, post_logout_redirect_uri=f"{APP}/bye", client_id=CLIENT_ID)
+    secret_client = fake.add_web_app(CALLBACK, client_id=SECRET_CLIENT_ID, client_secret=SECRET)
     with httpx.Client(transport=fake.sync_transport(), base_url=BASE) as http:
         yield Org(fake, clock, http, user, client, secret_client)
 

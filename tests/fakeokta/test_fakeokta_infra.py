@@ -74,7 +74,9 @@ def test_outbox_json_and_html(flow: Flow, org: Org) -> None:
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     assert otp in page.text
-    assert 'class="magic-link" href="http://app.test/login/callback?state=' in page.text
+    assert 'class="magic-link" href="http://okta.test/email/verify/0oaUnitTestClient001?token=' in (
+        page.text
+    )
 
 
 def test_outbox_html_escapes_and_orders(org: Org) -> None:

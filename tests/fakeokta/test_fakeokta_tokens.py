@@ -94,8 +94,8 @@ def id_claims(org: Org, id_token: str) -> dict[str, Any]:
 @pytest.fixture
 def rotating(org: Org) -> str:
     """A client with refresh token rotation (grace 30 s)."""
-    client = org.fake.add_client(
-        client_id="0oaRotatingClient001", redirect_uris=[CALLBACK], refresh_token_rotation=True
+    client = org.fake.add_web_app(
+        CALLBACK, client_id="0oaRotatingClient001", refresh_token_rotation=True
     )
     return client.client_id
 
@@ -231,9 +231,7 @@ def test_access_token_expires_on_the_org_clock_then_refresh_recovers(org: Org) -
 
 
 def test_access_token_lifetime_is_per_client(org: Org) -> None:
-    org.fake.add_client(
-        client_id="0oaShortLived0000001", redirect_uris=[CALLBACK], access_token_lifetime=300
-    )
+    org.fake.add_web_app(CALLBACK, client_id="0oaShortLived0000001", access_token_lifetime=300)
     body = sign_in(org, "0oaShortLived0000001")
     assert body["expires_in"] == 300
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
@@ -294,11 +292,8 @@ def test_grace_counts_from_the_first_rotation(org: Org, rotating: str) -> None:
 
 
 def test_zero_grace_refuses_a_rotated_token_at_once(org: Org) -> None:
-    org.fake.add_client(
-        client_id="0oaNoGrace0000000001",
-        redirect_uris=[CALLBACK],
-        refresh_token_rotation=True,
-        rotation_grace=0,
+    org.fake.add_web_app(
+        CALLBACK, client_id="0oaNoGrace0000000001", refresh_token_rotation=True, rotation_grace=0
     )
     first = sign_in(org, "0oaNoGrace0000000001")["refresh_token"]
     assert refresh(org, first, client_id="0oaNoGrace0000000001").status_code == 200

@@ -599,7 +599,7 @@ def running_cluster(
 
     Everything starts at once and is waited for together; everything is stopped on the
     way out, whatever happened inside. ``okta_client`` are more arguments of FakeOkta's
-    ``add_client`` (``access_token_lifetime=``, ``refresh_token_rotation=``...).
+    ``add_web_app`` (``access_token_lifetime=``, ``refresh_token_rotation=``...).
     """
     from ._stack import uvicorn_server
 
@@ -613,11 +613,11 @@ def running_cluster(
         clock = Clock()
         fake = FakeOkta(base_url=okta_url, clock=clock)
         fake.add_user(email=EMAIL, name=NAME)
-        fake.add_client(
+        fake.add_web_app(  # as the README tells an admin (FakeOkta is strict)
+            f"{app_url}/login/callback",
+            post_logout_redirect_uri=f"{app_url}/",
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
-            redirect_uris=[f"{app_url}/login/callback"],
-            post_logout_redirect_uris=[f"{app_url}/"],
             **(okta_client or {}),
         )
         token_log = TokenLog(fake)

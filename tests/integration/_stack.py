@@ -135,11 +135,11 @@ def running_stack(
     clock = Clock()
     fake = FakeOkta(base_url=okta_url, clock=clock)
     fake.add_user(email=EMAIL, name=NAME)
-    fake.add_client(
+    fake.add_web_app(  # as the README tells an admin of a real org (FakeOkta is strict)
+        f"{app_url}/login/callback",
+        post_logout_redirect_uri=f"{app_url}/",
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        redirect_uris=[f"{app_url}/login/callback"],
-        post_logout_redirect_uris=[f"{app_url}/"],
     )
     settings = Settings(
         issuer=fake.issuer,
@@ -159,6 +159,14 @@ def running_stack(
         else:
             with waitress_server(flask_app(settings), app_sock):
                 yield Stack(kind, fake, clock, okta_url, app_url)
+
+
+def okta_hop(magic_link: str) -> str:
+    """Open the email's magic link (Okta's ``/email/verify`` hop); return where Okta
+    redirects: the app's Email verify callback URI with ``state`` and ``otp``."""
+    hop = httpx.get(magic_link, timeout=10)
+    assert hop.status_code == 302, hop.text
+    return hop.headers["location"]
 
 
 _CONFIG = re.compile(r"Object\.assign\(\{el: \"#okta-sign-in-widget\"\}, (\{.*?\})\)")
@@ -201,8 +209,26 @@ class Widget:
     state_handle: str = ""
 
     @property
+    def origin(self) -> str:
+        """The origin of the page the widget runs on (its requests' ``Origin``)."""
+        url = httpx.URL(self.config["redirectUri"])
+        return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+    @property
     def okta(self) -> httpx.Client:
-        return httpx.Client(base_url=self.browser.stack.okta_url, timeout=10)
+        return httpx.Client(
+            base_url=self.browser.stack.okta_url,
+            timeout=10,
+            headers={"Origin": self.origin},
+            event_hooks={"response": [self._cors_as_a_browser]},
+        )
+
+    def _cors_as_a_browser(self, response: httpx.Response) -> None:
+        """A browser hands the widget no answer that lacks CORS for its origin."""
+        allowed = response.headers.get("access-control-allow-origin")
+        assert allowed == self.origin, (
+            f"the browser would block {response.request.url}: not a trusted origin of Okta"
+        )
 
     def _idx(self, path: str, body: dict[str, Any]) -> httpx.Response:
         with self.okta as okta:
