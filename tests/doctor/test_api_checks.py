@@ -376,7 +376,7 @@ SHAPED = st.recursive(
 )
 
 
-@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=SHAPED, status=st.sampled_from([200, 200, 200, 401, 404, 500]))
 def test_any_answer_gives_a_finding(body: Any, status: int) -> None:
     reply = answer(status, body)
