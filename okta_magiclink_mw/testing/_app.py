@@ -351,7 +351,7 @@ class FakeOkta(Org):
     def add_api_token(self, token: str | None = None) -> str:
         """An API token for the read-only management API (Security > API > Tokens);
         returns it (a new random one unless ``token`` is given)."""
-        token = token or "00" + opaque(40)
+        token = token or "00" + opaque(30)  # 42 characters, as Okta's
         self.api_tokens.add(token)
         return token
 
