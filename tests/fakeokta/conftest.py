@@ -71,6 +71,7 @@ class Flow:
     state: str = field(default_factory=lambda: secrets.token_hex(16))
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     client_id: str = CLIENT_ID
+    scope: str = "openid profile email"
     handle: str = ""
     state_handle: str = ""
     last: dict[str, Any] = field(default_factory=dict)
@@ -80,7 +81,7 @@ class Flow:
             "/oauth2/default/v1/interact",
             data={
                 "client_id": self.client_id,
-                "scope": "openid profile email",
+                "scope": self.scope,
                 "redirect_uri": CALLBACK,
                 "code_challenge": s256(self.verifier),
                 "code_challenge_method": "S256",

@@ -243,6 +243,20 @@ class Widget:
 
     def request_email(self) -> dict[str, Any]:
         """interact, introspect, identify, "Send me an email"; return the email."""
+        assert self.identify().is_success
+        authenticator = self.browser.stack.fake.info.email_authenticator_id
+        sent = self._idx(
+            "challenge",
+            {
+                "authenticator": {"id": authenticator, "methodType": "email"},
+                "stateHandle": self.state_handle,
+            },
+        )
+        assert sent.is_success, sent.text
+        return dict(self.browser.stack.fake.outbox[-1].as_json())
+
+    def identify(self, identifier: str = EMAIL) -> httpx.Response:
+        """interact, introspect and identify; return Okta's answer to identify."""
         c = self.config
         with self.okta as okta:
             interact = okta.post(
@@ -260,17 +274,18 @@ class Widget:
         assert interact.status_code == 200, interact.text
         self.interaction_handle = interact.json()["interaction_handle"]
         assert self._idx("introspect", {"interactionHandle": self.interaction_handle}).is_success
-        assert self._idx("identify", {"identifier": EMAIL, "stateHandle": self.state_handle})
-        authenticator = self.browser.stack.fake.info.email_authenticator_id
-        sent = self._idx(
-            "challenge",
-            {
-                "authenticator": {"id": authenticator, "methodType": "email"},
-                "stateHandle": self.state_handle,
-            },
-        )
-        assert sent.is_success, sent.text
-        return dict(self.browser.stack.fake.outbox[-1].as_json())
+        return self._idx("identify", {"identifier": identifier, "stateHandle": self.state_handle})
+
+    def poll(self) -> httpx.Response:
+        """The widget's poll of the email challenge (every 4 s while it waits)."""
+        return self._idx("challenge/poll", {"stateHandle": self.state_handle})
+
+    def callback_from(self, response: httpx.Response) -> str:
+        """The callback URL the widget navigates to for a ``successWithInteractionCode``."""
+        fields = response.json()["successWithInteractionCode"]["value"]
+        code = next(f["value"] for f in fields if f["name"] == "interaction_code")
+        query = httpx.QueryParams({"interaction_code": code, "state": self.config["state"]})
+        return f"/login/callback?{query}"
 
     def answer(self, otp: str) -> httpx.Response:
         return self._idx(
@@ -286,7 +301,4 @@ class Widget:
         """Answer with the code; return the callback URL the widget navigates to."""
         response = self.answer(otp)
         assert response.status_code == 200, response.text
-        fields = response.json()["successWithInteractionCode"]["value"]
-        code = next(f["value"] for f in fields if f["name"] == "interaction_code")
-        query = httpx.QueryParams({"interaction_code": code, "state": self.config["state"]})
-        return f"/login/callback?{query}"
+        return self.callback_from(response)
