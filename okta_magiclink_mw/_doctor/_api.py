@@ -400,7 +400,7 @@ def _trust(
     if not matching:
         return (Status.FAIL, f"{origin} is not a trusted origin", console.trusted_origin(origin))
     if not any(o.status == "ACTIVE" and "CORS" in o.scopes for o in matching):
-        kinds = ", ".join(sorted({s for o in matching for s in o.scopes})) or "no type"
+        kinds = ", ".join(sorted({clean(s, 20) for o in matching for s in o.scopes})) or "no type"
         status = ", ".join(sorted({clean(o.status, 20) for o in matching}))
         return (
             Status.FAIL,
@@ -535,7 +535,8 @@ def groups_claim(
         return Finding(
             *_GROUPS,
             Status.FAIL,
-            f"the 'groups' claim comes only with the scopes {', '.join(claim.scopes)}, which "
+            f"the 'groups' claim comes only with the scopes "
+            f"{', '.join(clean(x, 40) for x in claim.scopes[:10])}, which "
             f"OKTA_MW_SCOPES ({' '.join(settings.scopes)}) does not ask for",
             (
                 f"add one of them to OKTA_MW_SCOPES, or set the claim's Include in: Any scope "
@@ -557,7 +558,8 @@ def groups_claim(
         return Finding(
             *_GROUPS,
             Status.WARN,
-            f"the 'groups' claim's filter ({claim.filter_type} {clean(claim.value, 80)!r}) "
+            f"the 'groups' claim's filter ({clean(claim.filter_type, 20)} "
+            f"{clean(claim.value, 80)!r}) "
             f"leaves out groups the rules name: {', '.join(dropped)}",
             (
                 f"Security > API > Authorization Servers > {server} > Claims > groups > "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -270,6 +271,13 @@ def interact(answer: Answer, settings: Settings) -> Finding:
         return Finding(*_INTERACT, Status.FAIL, f"{message} ({said or f'HTTP {status}'})", fixes)
 
     if error == "unauthorized_client":
+        if re.search(r"Configured grant types: \[[^\]]*\binteraction_code\b", description):
+            # The app has the grant (Okta lists the app's): the org or the server refuses it.
+            return fail(
+                "the app has the Interaction Code grant, but Okta still refuses it",
+                console.GRANT_ORG,
+                console.grant_server(server),
+            )
         return fail(
             "the Interaction Code grant is not enabled for this app",
             console.GRANT_APP,

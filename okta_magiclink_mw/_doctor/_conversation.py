@@ -38,6 +38,8 @@ class ApiAccess:
     token: str
     #: The app's id (its client id unless that was chosen by hand).
     app_id: str
+    #: Where the management API is: the Okta org URL (the token goes nowhere else).
+    org: str
 
 
 def conversation(
@@ -86,7 +88,7 @@ def conversation(
     origins: list[api.TrustedOrigin] | api.ApiFailure | None = None
     claims: list[api.Claim] | api.ApiFailure | None = None
     if api_access is not None:
-        org = checks.idx_base(settings)
+        org = api_access.org
         reply = yield from _ask(api.request(api.app_url(org, api_access.app_id), api_access.token))
         app = api.read_app(reply, api_access.app_id)
         origins = yield from _trusted_origins(org, api_access.token)

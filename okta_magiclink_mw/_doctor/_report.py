@@ -97,19 +97,26 @@ class Report:
             lines.append("")
         for finding in self.findings:
             head = f"{finding.number:>2}. {finding.status:<5} {finding.title}: {finding.message}"
-            lines += textwrap.wrap(head, width, subsequent_indent=" " * 10) or [head]
+            lines += _wrap(head, width, " " * 10) or [head]
             for prefix, texts in (("fix", finding.fixes), ("note", finding.notes)):
                 for text in texts:
-                    lines += textwrap.wrap(
-                        f"{prefix}: {text}",
-                        width,
-                        initial_indent=" " * 10,
-                        subsequent_indent=" " * 15,
-                    )
+                    lines += _wrap(f"{prefix}: {text}", width, " " * 15, first=" " * 10)
         counts = self.counts()
         lines.append("")
         lines.append(", ".join(f"{counts[str(s)]} {s}" for s in Status))
         return "\n".join(lines)
+
+
+def _wrap(text: str, width: int, indent: str, first: str = "") -> list[str]:
+    # URLs, paths and variable names stay whole, to be copied.
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def clean(text: object, limit: int = 240) -> str:

@@ -390,8 +390,10 @@ def test_any_answer_gives_a_finding(body: Any, status: int) -> None:
         checks.discovery(reply, SETTINGS)[0],
         checks.interact(reply, SETTINGS),
     ]
-    text = Report(findings).as_text()
+    text = Report(findings).as_text() + Report(findings).as_json()
     assert SECRET not in text
+    # Nothing from the network reaches the terminal as a control character.
+    assert not any(ch in text for ch in "\x1b\r\x07\x00\x85\u2028")
     for finding in findings:
         assert finding.status in Status
         assert finding.status is Status.OK or finding.message

@@ -236,6 +236,20 @@ def test_interact_failures_name_the_problem_and_the_fix(
     assert any(fix in f for f in finding.fixes), finding.fixes
 
 
+def test_interact_grant_on_the_app_but_refused_points_at_the_org_and_server() -> None:
+    reply = _oauth(
+        "unauthorized_client",
+        "The client is not authorized to use the provided grant type. Configured grant "
+        "types: [authorization_code, interaction_code].",
+    )
+    finding = checks.interact(reply, SETTINGS)
+    assert finding.status is Status.FAIL
+    assert "the app has the Interaction Code grant, but Okta still refuses it" in finding.message
+    assert not any("General Settings" in f for f in finding.fixes)
+    assert any("Embedded widget sign-in support" in f for f in finding.fixes)
+    assert any("Access Policies" in f for f in finding.fixes)
+
+
 def test_interact_quotes_okta_cleanly() -> None:
     reply = _oauth("unauthorized_client", "bad\r\nX-Injected: 1" + "x" * 1000)
     finding = checks.interact(reply, SETTINGS)

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from okta_magiclink_mw import Settings
 from okta_magiclink_mw._doctor import Report, Status, run
+from okta_magiclink_mw._transport import new_sync_client
 from okta_magiclink_mw.cli import main
 from okta_magiclink_mw.testing import FakeClient, FakeOkta
 from tests.doctor._server import serve
@@ -64,16 +67,30 @@ def server() -> Iterator[tuple[Switch, str]]:
         yield switch, url
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """The middleware's own client (made once: its TLS context takes a while to load)."""
+    settings = Settings(
+        issuer="https://org.example",
+        client_id="x",
+        redirect_uri=REDIRECT_URI,
+        secret_keys=[SECRET_KEY],
+    )
+    with new_sync_client(settings) as client:
+        yield client
+
+
 @dataclass
 class Org:
     fake: FakeOkta
     client: FakeClient
     env: dict[str, str]
+    http: httpx.Client
 
     def doctor(self, **changes: str | None) -> Report:
         """Run the doctor with the environment, ``changes`` applied (None unsets)."""
         env = {**self.env, **changes}
-        report = run({k: v for k, v in env.items() if v is not None})
+        report = run({k: v for k, v in env.items() if v is not None}, client=self.http)
         _no_secrets(report.as_text() + report.as_json())
         return report
 
@@ -84,7 +101,7 @@ def _no_secrets(output: str) -> None:
 
 
 @pytest.fixture
-def org(server: tuple[Switch, str], widget_dist: Path) -> Org:
+def org(server: tuple[Switch, str], widget_dist: Path, http: httpx.Client) -> Org:
     """An org set up the way the README tells an admin to."""
     switch, url = server
     fake = FakeOkta(base_url=url, widget_dist=widget_dist)
@@ -111,7 +128,7 @@ def org(server: tuple[Switch, str], widget_dist: Path) -> Org:
         "OKTA_MW_ACCESS_RULES": RULES,
         "OKTA_API_TOKEN": API_TOKEN,
     }
-    return Org(fake, client, env)
+    return Org(fake, client, env, http)
 
 
 def status_of(report: Report) -> dict[int, Status]:
@@ -435,3 +452,21 @@ def test_groups_not_needed_without_group_rules(org: Org) -> None:
     report = org.doctor(OKTA_MW_ACCESS_RULES=None)
     assert report.exit_status == 0
     said(finding(report, 9), "not needed")
+
+
+# -- the doctor's own variables ------------------------------------------------------------
+
+
+def test_org_url_for_the_api(org: Org) -> None:
+    report = org.doctor(OKTA_ORG_URL=org.fake.base_url + "/")
+    assert report.exit_status == 0
+    assert status_of(report)[6] is Status.OK
+
+
+@pytest.mark.parametrize(
+    "value", ["ftp://org.example", "http://org.example", "https://o.example/x"]
+)
+def test_a_bad_org_url_is_a_configuration_error(org: Org, value: str) -> None:
+    report = org.doctor(OKTA_ORG_URL=value)
+    assert [f.number for f in report.findings] == [0]
+    said(finding(report, 0), "OKTA_ORG_URL must be the Okta org URL")
