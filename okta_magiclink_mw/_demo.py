@@ -80,11 +80,16 @@ def _print_instructions(app_url: str, okta_url: str | None) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def _serve(apps: Sequence[tuple[ASGIApp, str, int]]) -> None:
+async def _serve(apps: Sequence[tuple[ASGIApp, str, int]], okta: ASGIApp | None = None) -> None:
     import uvicorn
 
     servers = [
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        uvicorn.Server(
+            # FakeOkta writes its own Date header, from its clock.
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", date_header=app is not okta
+            )
+        )
         for app, host, port in apps
     ]
     await asyncio.gather(*(server.serve() for server in servers))
@@ -135,5 +140,8 @@ def run_demo(app_port: int = 8000, okta_port: int = 8001) -> None:
     )
     _print_instructions(app_url, okta_url)
     asyncio.run(
-        _serve([(demo_app(settings), "localhost", app_port), (fake, "127.0.0.1", okta_port)])
+        _serve(
+            [(demo_app(settings), "localhost", app_port), (fake, "127.0.0.1", okta_port)],
+            okta=fake,
+        )
     )

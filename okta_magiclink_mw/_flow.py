@@ -695,9 +695,10 @@ class MagicLinkCore:
         if txn is not None:  # only the sign-in this error belongs to is dropped (R8, #34)
             del held[txn.state]
             extra.append(("set-cookie", self.transactions.dump(held, now)))
-            # Okta's own words help ("User is not assigned to this app"), but anyone can
-            # write a link with any text: show them only for this browser's sign-in, and
-            # only for known codes (a forged link cannot know the state). Escaped, short.
+            # Okta's own words help, but anyone can write a link with any text: show them
+            # only for this browser's sign-in, and only for known codes (a forged link
+            # cannot know the state). Escaped, short. (Policy denials, such as a user not
+            # assigned to the app, never come here: Okta tells the widget, in the page.)
             description = _printable(query.get("error_description", ""))
             if description and error in _KNOWN_ERRORS:
                 message = f"{message} Okta said: {description}"

@@ -34,8 +34,17 @@ def bind_free_port() -> socket.socket:
 
 @contextlib.contextmanager
 def serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
-    """Run ``app`` with uvicorn on ``sock`` in a background thread; yield its base URL."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    """Run ``app`` with uvicorn on ``sock`` in a background thread; yield its base URL.
+
+    FakeOkta writes its own ``Date`` (from its clock): uvicorn adds none to its answers.
+    """
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        date_header=not isinstance(app, FakeOkta),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -621,7 +621,7 @@ def running_cluster(
             **(okta_client or {}),
         )
         token_log = TokenLog(fake)
-        cleanup.enter_context(uvicorn_server(token_log, okta_sock))
+        cleanup.enter_context(uvicorn_server(token_log, okta_sock, date_header=False))
 
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("OKTA_")}
         child_env.update(

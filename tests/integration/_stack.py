@@ -48,8 +48,12 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.contextmanager
-def uvicorn_server(app: ASGIApp, sock: socket.socket) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+def uvicorn_server(
+    app: ASGIApp, sock: socket.socket, *, date_header: bool = True
+) -> Iterator[None]:
+    """``date_header=False`` for FakeOkta, whose ``Date`` comes from its own clock."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, date_header=date_header)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -152,7 +156,7 @@ def running_stack(
         widget_css_url=_on_host(fake.widget_css_url, okta_url, widget_host),
         **settings_overrides,
     )
-    with uvicorn_server(fake, okta_sock):
+    with uvicorn_server(fake, okta_sock, date_header=False):
         if kind == "asgi":
             with uvicorn_server(demo_app(settings), app_sock):
                 yield Stack(kind, fake, clock, okta_url, app_url)

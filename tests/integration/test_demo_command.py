@@ -10,6 +10,8 @@ import time
 import httpx
 import pytest
 
+from okta_magiclink_mw._demo import DEMO_CLIENT_ID
+
 from ._stack import free_socket
 
 pytestmark = pytest.mark.integration
@@ -57,6 +59,27 @@ def test_demo_command_serves_a_protected_app_and_fakeokta() -> None:
         issuer = f"http://127.0.0.1:{okta_port}/oauth2/default"
         discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=2)
         assert discovery.json()["issuer"] == issuer
+        assert len(discovery.headers.get_list("date")) == 1  # FakeOkta's own, from its clock
+        # FakeOkta is strict: the demo sets it up as the README tells an admin to.
+        app = f"http://localhost:{app_port}"
+        preflight = httpx.options(
+            f"{issuer}/v1/interact",
+            headers={"Origin": app, "Access-Control-Request-Method": "POST"},
+            timeout=2,
+        )
+        assert preflight.headers["access-control-allow-origin"] == app  # a trusted origin
+        interact = httpx.post(
+            f"{issuer}/v1/interact",
+            data={
+                "client_id": DEMO_CLIENT_ID,
+                "scope": "openid profile email",
+                "redirect_uri": f"{app}/login/callback",
+                "code_challenge": "c" * 43,
+                "code_challenge_method": "S256",
+            },
+            timeout=2,
+        )
+        assert interact.status_code == 200, interact.text  # the grant, the redirect URI
     finally:
         demo.terminate()
         demo.wait(timeout=10)
