@@ -414,14 +414,19 @@ def widget(settings: Settings, js: Answer, css: Answer, labels: Answer) -> Findi
             "6.8.0 or later (7.x recommended)"
         )
     problems: list[str] = []
+    redirects: list[str] = []
     for url, answer, kinds, what in (
         (js_url, js, ("javascript", "ecmascript"), "the widget"),
         (css_url, css, ("css",), "the widget's style sheet"),
     ):
+        if _redirected(answer):
+            assert isinstance(answer, httpx.Response)
+            redirects.append(f"{url} redirects to {clean(answer.headers['location'], 120)}")
+            continue
         trouble = _fetch_problem(answer, kinds)
         if trouble is not None:
             problems.append(f"{url}: {trouble}, so the browser cannot load {what}")
-    labels_trouble = _fetch_problem(labels, ("json",))
+    labels_trouble = None if _redirected(labels) else _fetch_problem(labels, ("json",))
     shown = f"Gen2 okta-sign-in.min.js{f' {release}' if release else ''}"
     if problems:
         return Finding(
@@ -431,6 +436,18 @@ def widget(settings: Settings, js: Answer, css: Answer, labels: Answer) -> Findi
             (
                 "set OKTA_MW_WIDGET_JS_URL and OKTA_MW_WIDGET_CSS_URL to where the files are, "
                 "or unset them to use Okta's CDN",
+            ),
+            tuple(notes),
+        )
+    if redirects:
+        return Finding(
+            *_WIDGET,
+            Status.WARN,
+            f"{shown}, but " + "; ".join(redirects),
+            (
+                "set OKTA_MW_WIDGET_JS_URL and OKTA_MW_WIDGET_CSS_URL to the final URLs: the "
+                "login page's Content-Security-Policy lists the configured ones, and blocks a "
+                "redirect to an origin it does not list",
             ),
             tuple(notes),
         )
@@ -448,6 +465,14 @@ def widget(settings: Settings, js: Answer, css: Answer, labels: Answer) -> Findi
         Status.OK,
         f"{shown}, its style sheet and language files load",
         notes=tuple(notes),
+    )
+
+
+def _redirected(answer: Answer) -> bool:
+    return (
+        isinstance(answer, httpx.Response)
+        and answer.status_code in (301, 302, 303, 307, 308)
+        and "location" in answer.headers
     )
 
 

@@ -351,3 +351,11 @@ def test_widget_without_language_files_warns() -> None:
     finding = checks.widget(SETTINGS, JS, CSS, httpx.Response(404))
     assert finding.status is Status.WARN
     assert "OKTA_MW_WIDGET_ASSETS_URL" in finding.fixes[0]
+
+
+def test_widget_redirected_warns() -> None:
+    moved = httpx.Response(301, headers={"location": "https://cdn2.example/okta-sign-in.min.js"})
+    finding = checks.widget(SETTINGS, moved, CSS, LABELS)
+    assert finding.status is Status.WARN
+    assert "redirects to https://cdn2.example/okta-sign-in.min.js" in finding.message
+    assert "final URLs" in finding.fixes[0]
