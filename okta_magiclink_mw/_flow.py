@@ -152,6 +152,8 @@ class MagicLinkCore:
         s = settings
         #: Who may enter which path (``access_rules``, ``allowed_*``), compiled once.
         self.policy = Policy.from_settings(s)
+        #: form-action of the pages with a sign-out button (the logout and 403 pages).
+        self._sign_out_action = pages.sign_out_form_action(s.issuer, s.post_logout_redirect_uri)
         self._everyone = self.policy.everyone
         warn_about_groups(self.policy)
         if session_store is None and isinstance(s.session_store, str):
@@ -392,7 +394,7 @@ class MagicLinkCore:
         navigation, 403 JSON ``{"error": "forbidden", ...}`` for an API call."""
         s = self.settings
         if _is_navigation(request):
-            headers, body = forbidden_page(user, denial, s.logout_path)
+            headers, body = forbidden_page(user, denial, s.logout_path, self._sign_out_action)
         else:
             headers, body = forbidden_json(s.login_path, s.logout_path)
         return Respond(403, headers, body)
@@ -800,7 +802,7 @@ class MagicLinkCore:
         if request.method in ("GET", "HEAD"):
             # A GET changes nothing (#100): it offers a button that POSTs.
             nonce = pages.new_nonce()
-            headers = pages.security_headers(pages.strict_csp(nonce))
+            headers = pages.security_headers(pages.strict_csp(nonce, self._sign_out_action))
             headers.append(("content-type", "text/html; charset=utf-8"))
             who = session.user.display_name if session is not None else None
             return Respond(200, headers, pages.logout_page(s.logout_path, nonce, who))

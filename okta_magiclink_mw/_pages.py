@@ -46,12 +46,25 @@ def security_headers(csp: str) -> list[tuple[str, str]]:
     ]
 
 
-def strict_csp(nonce: str) -> str:
+def strict_csp(nonce: str, form_action: str = "'self'") -> str:
+    """The CSP of every page but the login page. ``form_action`` is where forms may go:
+    browsers check it on every redirect a form's answer makes too, so a sign-out form
+    needs Okta's end-session endpoint and the sign-out redirect in it (see
+    :func:`sign_out_form_action`)."""
     return (
         "default-src 'none'; style-src 'unsafe-inline'; "
-        f"script-src 'nonce-{nonce}'; form-action 'self'; "
+        f"script-src 'nonce-{nonce}'; form-action {form_action}; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
+
+
+def sign_out_form_action(issuer: str, post_logout_redirect_uri: str | None) -> str:
+    """``form-action`` for pages with a sign-out button: their POST answers with a redirect
+    to Okta's end-session endpoint, which redirects to ``post_logout_redirect_uri``."""
+    origins = {_origin(issuer)}
+    if post_logout_redirect_uri:
+        origins.add(_origin(post_logout_redirect_uri))
+    return " ".join(["'self'", *sorted(origins)])
 
 
 def widget_csp(

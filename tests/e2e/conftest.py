@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from okta_magiclink_mw.testing import find_widget_dist
+from tests.forward_auth._gateway import attach_logs
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -33,3 +35,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """A failing test through a proxy gets the tail of every process's log in its report."""
+    outcome = yield
+    attach_logs(item, outcome.get_result())

@@ -245,9 +245,9 @@ class Widget:
         self.state_handle = document.get("stateHandle", self.state_handle)
         return response
 
-    def request_email(self) -> dict[str, Any]:
+    def request_email(self, identifier: str = EMAIL) -> dict[str, Any]:
         """interact, introspect, identify, "Send me an email"; return the email."""
-        assert self.identify().is_success
+        assert self.identify(identifier).is_success
         authenticator = self.browser.stack.fake.info.email_authenticator_id
         sent = self._idx(
             "challenge",

@@ -13,6 +13,7 @@ from okta_magiclink_mw._pages import (
     new_nonce,
     script_json,
     security_headers,
+    sign_out_form_action,
     strict_csp,
     widget_csp,
 )
@@ -114,3 +115,29 @@ def test_logout_page() -> None:
     assert "&lt;Ada&gt;" in body
     assert '<form method=post action="/logout">' in body
     assert "You are not signed in." in logout_page("/logout", "N", None).decode()
+
+
+def test_sign_out_pages_may_post_to_where_sign_out_redirects() -> None:
+    """Browsers check form-action on every redirect of a form's answer: the sign-out
+    button's POST goes on to Okta's end-session endpoint, then to the sign-out redirect."""
+    action = sign_out_form_action(
+        "https://org.okta.example/oauth2/default", "https://www.example/bye?x=1"
+    )
+    assert action == "'self' https://org.okta.example https://www.example"
+    assert sign_out_form_action("https://org.okta.example/oauth2/default", None) == (
+        "'self' https://org.okta.example"
+    )
+    assert f"form-action {action};" in strict_csp("n", action)
+    assert "form-action 'self';" in strict_csp("n")
+
+
+def test_the_core_gives_its_sign_out_pages_that_form_action() -> None:
+    from okta_magiclink_mw._flow import MagicLinkCore, RequestFacts
+    from tests.conftest import make_settings
+
+    core = MagicLinkCore(make_settings(post_logout_redirect_uri="https://bye.example/done"))
+    answer = core.decide(RequestFacts("GET", "/logout", accept="text/html"))
+    csp = dict(answer.headers)["content-security-policy"]  # type: ignore[union-attr]
+    issuer_origin = "https://" + make_settings().issuer.split("/")[2]
+    action = csp.split("form-action ")[1].split(";")[0].split()
+    assert sorted(action) == sorted(["'self'", issuer_origin, "https://bye.example"])
