@@ -109,6 +109,12 @@ def check_bundle(url: object, name: str = "widget_js_url") -> str | None:
     return None
 
 
+def release_in_url(url: str) -> str | None:
+    """The release a bundle URL names (``.../okta-signin-widget/7.49.0/js/...``), or None."""
+    found = _VERSION_IN_PATH.search(urlsplit(url).path)
+    return found.group(1) if found else None
+
+
 def check_assets_url(url: object) -> str | None:
     """None if ``url`` can be the widget's assets base (it goes into the page's CSP)."""
     if not isinstance(url, str) or not _absolute(url):

@@ -1,8 +1,8 @@
-"""The command line: ``okta-magiclink-mw demo | serve | check-config``.
+"""The command line: ``okta-magiclink-mw demo | serve | check-config | doctor``.
 
-Also ``python -m okta_magiclink_mw ...``. ``serve`` and ``check-config`` read their whole
-configuration from the environment (the README's tables); a configuration error is one
-line on stderr and exit status 1, never a traceback.
+Also ``python -m okta_magiclink_mw ...``. ``serve``, ``check-config`` and ``doctor`` read
+their whole configuration from the environment (the README's tables); a configuration
+error is one line on stderr and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "okta-magiclink-mw") 
         "check-config",
         help="check the environment's configuration and print it, secrets hidden",
     )
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the Okta org against this configuration (OKTA_API_TOKEN, read-only and "
+        "optional, lets it read the app's settings); exit 1 if a check fails",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
@@ -47,7 +53,17 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "okta-magiclink-mw") 
         return 0
     if args.command == "serve":
         return _serve(prog, args.host, args.port)
+    if args.command == "doctor":
+        return _doctor(as_json=args.json)
     return _check_config(prog)
+
+
+def _doctor(*, as_json: bool) -> int:
+    from ._doctor import run
+
+    report = run()
+    print(report.as_json() if as_json else report.as_text(), flush=True)
+    return report.exit_status
 
 
 def _serve(prog: str, host: str | None, port: int | None) -> int:

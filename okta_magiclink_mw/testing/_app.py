@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ._cors import OktaCORSMiddleware, send_with
 from ._endpoint import JSON
 from ._hosted import HostedPages
-from ._ids import okta_id
+from ._ids import okta_id, opaque
 from ._idx_api import IdxEndpoints
 from ._logout import (
     asend,
@@ -29,6 +30,7 @@ from ._logout import (
     universal_logout_claims,
     universal_logout_request,
 )
+from ._management import ManagementEndpoints
 from ._model import (
     DOCUMENTED_GRANT_TYPES,
     EVERYONE,
@@ -132,6 +134,12 @@ class FakeOkta(Org):
     ``widget_dist`` points at ``@okta/okta-signin-widget/dist``; by default
     it is found through ``$OKTA_MW_WIDGET_DIST`` or ``node_modules``, and
     served under ``/widget/``.
+
+    **Management API**, read-only, for ``okta-magiclink-mw doctor``:
+    ``GET /api/v1/apps/{appId}`` (the app id is the client id),
+    ``GET /api/v1/trustedOrigins`` and
+    ``GET /api/v1/authorizationServers/default/claims``, in Okta's shapes,
+    with ``Authorization: SSWS {token}`` for a token of :meth:`add_api_token`.
     """
 
     def __init__(
@@ -148,10 +156,13 @@ class FakeOkta(Org):
         )
         dist = Path(widget_dist) if widget_dist is not None else find_widget_dist()
         self.widget_dist: Path | None = dist if dist and (dist / _WIDGET_JS).is_file() else None
+        #: Management API tokens that work (:meth:`add_api_token`).
+        self.api_tokens: set[str] = set()
         hosted = HostedPages(self)
         routes: list[BaseRoute] = [
             *OAuthEndpoints(self).routes(),
             *IdxEndpoints(self).routes(),
+            *ManagementEndpoints(self, self.api_tokens).routes(),
             Route("/", hosted.sign_in_page, methods=["GET"]),
             Route("/email/verify/{app_id}", hosted.email_verify, methods=["GET"]),
             Route("/outbox", self._outbox_html, methods=["GET"]),
@@ -160,7 +171,10 @@ class FakeOkta(Org):
         if self.widget_dist is not None:
             routes.append(Mount("/widget", StaticFiles(directory=self.widget_dist)))
         self._app: ASGIApp = OktaCORSMiddleware(
-            Router(routes), self.is_trusted_origin, public_prefixes=("/widget/",)
+            # ExceptionMiddleware: a missing widget file is a 404, as from a CDN, not a 500.
+            ExceptionMiddleware(Router(routes)),
+            self.is_trusted_origin,
+            public_prefixes=("/widget/",),
         )
 
     # -- ASGI -------------------------------------------------------------------------------
@@ -353,6 +367,13 @@ class FakeOkta(Org):
         entry = TrustedOrigin(origin=origin, name=name or origin, cors=cors, redirect=redirect)
         self.trusted_origins[origin] = entry
         return entry
+
+    def add_api_token(self, token: str | None = None) -> str:
+        """An API token for the read-only management API (Security > API > Tokens);
+        returns it (a new random one unless ``token`` is given)."""
+        token = token or "00" + opaque(30)  # 42 characters, as Okta's
+        self.api_tokens.add(token)
+        return token
 
     def remove_trusted_origin(self, origin: str) -> None:
         """Delete ``origin`` from the Trusted Origins (no error if absent)."""
