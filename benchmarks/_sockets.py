@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,11 @@ def _pinned(cpu: int | None) -> Callable[[], None] | None:
     return pin
 
 
-def start_uvicorn(factory: str, port: int, cpu: int | None = None) -> subprocess.Popen[bytes]:
-    """``uvicorn --factory`` in its own process: one worker, no access log."""
+def start_uvicorn(
+    factory: str, port: int, cpu: int | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``uvicorn --factory`` in its own process: one worker, no access log; ``env`` is
+    added to this process's environment (a server configured from the environment)."""
     command = [
         sys.executable,
         "-m",
@@ -129,16 +132,18 @@ def start_uvicorn(factory: str, port: int, cpu: int | None = None) -> subprocess
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(command, cwd=ROOT, preexec_fn=_pinned(cpu))
+    environ = None if env is None else {**os.environ, **env}
+    return subprocess.Popen(command, cwd=ROOT, env=environ, preexec_fn=_pinned(cpu))
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time used so far by every thread of ``pid`` (Linux; None elsewhere)."""
+def cpu_seconds(*pids: int) -> float | None:
+    """CPU time used so far by every thread of ``pids`` (Linux; None elsewhere)."""
     total = 0
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
-                total += int(stat.read().split()[0])  # nanoseconds on the CPU
+        for pid in pids:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                    total += int(stat.read().split()[0])  # nanoseconds on the CPU
     except (OSError, ValueError, IndexError):
         return None
     return total / 1e9
@@ -181,13 +186,21 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
+#: A load generator: (url, request headers, seconds, connections, CPU) -> its numbers.
+Loader = Callable[[str, Mapping[str, str], float, int, int | None], dict[str, float]]
+
+
 def run_wrk(
-    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+    url: str,
+    headers: Mapping[str, str],
+    seconds: float,
+    connections: int,
+    cpu: int | None = None,
 ) -> dict[str, float]:
     # wrk takes whole seconds only.
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
     command.append(url)
     done = subprocess.run(
         command,
@@ -200,8 +213,14 @@ def run_wrk(
 
 
 def run_httpx(
-    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+    url: str,
+    headers: Mapping[str, str],
+    seconds: float,
+    connections: int,
+    cpu: int | None = None,
 ) -> dict[str, float]:
+    """The Python client: it sends the Cookie header only (the socket part needs no other)."""
+    cookie = headers.get("Cookie", "")
     command = [sys.executable, "-m", "benchmarks._loadgen", url, cookie, str(seconds)]
     command.append(str(connections))
     done = subprocess.run(
@@ -257,6 +276,89 @@ def _check(name: str, url: str, cookie: str) -> int:
     return len(response.headers.get_list("set-cookie"))
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server to load: its URL and the processes whose CPU time it costs."""
+
+    url: str
+    pids: tuple[int, ...]
+
+
+@dataclass
+class Turns:
+    """What :func:`take_turns` measured, and the headers of its last round."""
+
+    loads: dict[str, Load]
+    loadavg: list[float]
+    last_headers: Mapping[str, Mapping[str, str]]
+
+
+def take_turns(
+    targets: Mapping[str, Target],
+    requests: Callable[[], Mapping[str, Mapping[str, str]]],
+    *,
+    base: str,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    load: Loader,
+    load_cpu: int | None,
+    warmup: float,
+) -> Turns:
+    """Load ``targets`` in turns, round by round, rotating the order.
+
+    ``requests()`` gives each target's request headers; it is called again before every
+    round (cookies are minted afresh). Each target's ratio is its requests/s over
+    ``base``'s in the same round; its CPU time per request is that of its ``pids``.
+    """
+    loads = {name: Load([], [], [], [], [], 0, 0) for name in targets}
+    headers = requests()
+    if warmup > 0:
+        for name, target in targets.items():
+            load(target.url, headers[name], warmup, connections, load_cpu)
+    names = list(targets)
+    loadavg: list[float] = []
+    for i in range(rounds):
+        headers = requests()
+        loadavg.append(os.getloadavg()[0])
+        turn = names[i % len(names) :] + names[: i % len(names)]
+        got: dict[str, dict[str, float]] = {}
+        for name in turn:
+            target = targets[name]
+            before = cpu_seconds(*target.pids)
+            got[name] = load(target.url, headers[name], seconds, connections, load_cpu)
+            after = cpu_seconds(*target.pids)
+            requests_done = got[name].get("requests", 0.0)
+            if before is not None and after is not None and requests_done:
+                got[name]["cpu_us"] = (after - before) * 1e6 / requests_done
+        base_rps = got.get(base, next(iter(got.values())))["rps"]
+        for name, sample in got.items():
+            row = loads[name]
+            row.rps.append(sample["rps"])
+            row.p50_ms.append(sample["p50_ms"])
+            row.p99_ms.append(sample["p99_ms"])
+            row.cpu_us.append(sample.get("cpu_us"))
+            row.ratio.append(sample["rps"] / base_rps if base_rps else float("nan"))
+            row.non_2xx += int(sample["non_2xx"])
+    return Turns(loads, loadavg, headers)
+
+
+def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``procs``, then wait for each (killed after 10 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cookie_header(cookie: str) -> dict[str, str]:
+    return {"Cookie": cookie} if cookie else {}
+
+
 def run(
     *,
     seconds: float,
@@ -270,60 +372,39 @@ def run(
     load = run_wrk if loadgen == "wrk" else run_httpx
     server_cpu, load_cpu = cpu_plan()
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
-    loads: dict[str, Load] = {
-        name: Load([], [], [], [], [], 0, 0)
+    names = [
+        name
         for name in variants
         if name in VARIANTS or (name == "magiclink_store" and os.environ.get("BENCH_STORE_URL"))
-    }
-    loadavg: list[float] = []
+    ]
     try:
-        for name in loads:
+        for name in names:
             port = free_port()
             proc = start_uvicorn(_factory(name), port, server_cpu)
             servers[name] = (proc, f"http://127.0.0.1:{port}{_apps.PATH}")
         jar = _with_store(cookies())
         for name, (_, url) in servers.items():
             _check(name, url, jar[name])
-            if warmup > 0:
-                load(url, jar[name], warmup, connections, load_cpu)
-        names = list(servers)
-        for i in range(rounds):
-            jar = _with_store(cookies())
-            loadavg.append(os.getloadavg()[0])
-            turn = names[i % len(names) :] + names[: i % len(names)]
-            got: dict[str, dict[str, float]] = {}
-            for name in turn:
-                proc, url = servers[name]
-                before = cpu_seconds(proc.pid)
-                got[name] = load(url, jar[name], seconds, connections, load_cpu)
-                after = cpu_seconds(proc.pid)
-                requests = got[name].get("requests", 0.0)
-                if before is not None and after is not None and requests:
-                    got[name]["cpu_us"] = (after - before) * 1e6 / requests
-            base = got.get(BASE, next(iter(got.values())))["rps"]
-            for name, sample in got.items():
-                row = loads[name]
-                row.rps.append(sample["rps"])
-                row.p50_ms.append(sample["p50_ms"])
-                row.p99_ms.append(sample["p99_ms"])
-                row.cpu_us.append(sample.get("cpu_us"))
-                row.ratio.append(sample["rps"] / base if base else float("nan"))
-                row.non_2xx += int(sample["non_2xx"])
+        turns = take_turns(
+            {name: Target(url, (proc.pid,)) for name, (proc, url) in servers.items()},
+            lambda: {k: _cookie_header(v) for k, v in _with_store(cookies()).items()},
+            base=BASE,
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            load=load,
+            load_cpu=load_cpu,
+            warmup=warmup,
+        )
         # The hot path was measured only if no response refreshed the cookie.
         for name, (_, url) in servers.items():
-            loads[name].set_cookies = _check(name, url, jar[name])
+            cookie = turns.last_headers[name].get("Cookie", "")
+            turns.loads[name].set_cookies = _check(name, url, cookie)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-        for proc, _ in servers.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all([proc for proc, _ in servers.values()])
     meta = {
         "server_cpu": server_cpu,
         "loadgen_cpu": load_cpu,
-        "loadavg_per_round": [round(x, 2) for x in loadavg],
+        "loadavg_per_round": [round(x, 2) for x in turns.loadavg],
     }
-    return loads, meta
+    return turns.loads, meta
