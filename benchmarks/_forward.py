@@ -102,7 +102,7 @@ def run(*, seconds: float, rounds: int, connections: int, warmup: float) -> dict
 
         def requests() -> dict[str, dict[str, str]]:
             headers = _apps.auth_headers(signer.cookie())  # the same for every variant
-            return {name: headers for name in servers}
+            return dict.fromkeys(servers, headers)
 
         turns = _sockets.take_turns(
             {name: _sockets.Target(url, (proc.pid,)) for name, (proc, url) in servers.items()},
