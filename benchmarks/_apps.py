@@ -43,6 +43,7 @@ LABELS = {
     "magiclink_store": "okta-magiclink-mw + Redis store",
     "magiclink_rules": "okta-magiclink-mw, 50 access rules",
     "bare_auth": "bare Starlette 202",
+    "bare_auth_headers": "bare Starlette 202 + the same headers",
     "forward": "forward-auth GET /auth",
     "forward_rules": "forward-auth GET /auth, 50 rules",
     "nginx_static": "nginx static page, no auth",
@@ -178,9 +179,29 @@ async def _accepted(request: Request) -> Response:
     return Response(status_code=202)
 
 
+#: The headers of the forward-auth server's 202 (besides content-length), for a person.
+ALLOWED_HEADERS = {
+    "cache-control": "no-store",
+    "x-auth-request-user": "ada@example.com",
+    "x-auth-request-email": "ada@example.com",
+    "x-auth-request-groups": ",".join(sorted(GROUPS)),
+    "vary": "Cookie",
+}
+
+
+async def _accepted_with_headers(request: Request) -> Response:
+    return Response(status_code=202, headers=ALLOWED_HEADERS)
+
+
 def asgi_bare_auth() -> ASGIApp:
     """The baseline of the forward-auth rows: a bare Starlette endpoint answering 202."""
     return Starlette(routes=[Route(AUTH_PATH, _accepted)])
+
+
+def asgi_bare_auth_headers() -> ASGIApp:
+    """The same, with the headers of the forward-auth server's answer: what the server
+    pays uvicorn (h11) for its answer alone."""
+    return Starlette(routes=[Route(AUTH_PATH, _accepted_with_headers)])
 
 
 def access_rules(count: int = 50) -> list[dict[str, Any]]:

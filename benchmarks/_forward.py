@@ -31,12 +31,13 @@ from okta_magiclink_mw.server import create_app
 
 from . import _apps, _idp, _signins, _sockets
 
-VARIANTS = ("bare_auth", "forward", "forward_rules")
+VARIANTS = ("bare_auth", "bare_auth_headers", "forward", "forward_rules")
 BASE = "bare_auth"
 RULES = 50
 
 _FACTORIES = {
     "bare_auth": "benchmarks._apps:asgi_bare_auth",
+    "bare_auth_headers": "benchmarks._apps:asgi_bare_auth_headers",
     "forward": "okta_magiclink_mw.server:create_app",
     "forward_rules": "okta_magiclink_mw.server:create_app",
 }
@@ -89,12 +90,12 @@ def run(*, seconds: float, rounds: int, connections: int, warmup: float) -> dict
     """Every variant in turns; the JSON of the part."""
     signer = Signer()
     server_cpu, load_cpu = _sockets.cpu_plan()
-    envs = {"bare_auth": None, "forward": signer.env(), "forward_rules": signer.env(RULES)}
+    envs = {"forward": signer.env(), "forward_rules": signer.env(RULES)}
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for name in VARIANTS:
             port = _sockets.free_port()
-            proc = _sockets.start_uvicorn(_FACTORIES[name], port, server_cpu, env=envs[name])
+            proc = _sockets.start_uvicorn(_FACTORIES[name], port, server_cpu, env=envs.get(name))
             servers[name] = (proc, f"http://127.0.0.1:{port}{_apps.AUTH_PATH}")
         cookie = signer.cookie()
         for name, (_, url) in servers.items():
