@@ -364,9 +364,10 @@ class MagicLinkCore:
     # -- authorization ----------------------------------------------------------------
 
     def authorize(self, user: OktaUser, path: str) -> Denial | None:
-        """None when ``user`` may have ``path`` (the path the app routes on) under
-        ``access_rules`` and ``allowed_*``; else why not, logged (``access.denied``).
-        Public paths are not exempted here: callers ask only for paths that are not."""
+        """None when ``user`` may have ``path`` under ``access_rules`` and ``allowed_*``;
+        else why not, logged (``access.denied``). ``path`` is the path the app routes on,
+        percent-decoded, without the query. Public paths are not exempted here: callers
+        ask only for paths that are not (see :meth:`is_public`)."""
         if self._everyone:
             return None
         denial = self.policy.denial(user, path)

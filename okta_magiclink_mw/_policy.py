@@ -192,14 +192,14 @@ def covers(prefix: str, path: str) -> bool:
     return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
-def check_rules(rules: Sequence[AccessRule]) -> None:
+def check_rules(rules: Sequence[AccessRule], where: str = "access_rules") -> None:
     """A rule after one that matches everything it would can never decide: refuse the
     order (the first match decides, so the more specific rule must come first)."""
     for i, later in enumerate(rules):
         for earlier in rules[:i]:
             if covers(earlier.path, later.path):
                 raise ConfigurationError(
-                    f"access_rules: {later.path!r} comes after {earlier.path!r}, which already "
+                    f"{where}: {later.path!r} comes after {earlier.path!r}, which already "
                     "matches every path it would: put the more specific rule first"
                 )
 
@@ -363,6 +363,13 @@ def rules_of(value: object, where: str = "access_rules") -> tuple[AccessRule, ..
     """``access_rules`` as given (a sequence of rules or mappings), validated."""
     if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
         raise ConfigurationError(f"{where} must be a list of AccessRule")
-    rules = tuple(rule_of(entry, where) for entry in value)
-    check_rules(rules)
-    return rules
+    rules: list[AccessRule] = []
+    for entry in value:
+        try:
+            rules.append(rule_of(entry, where))
+        except ConfigurationError as exc:
+            if str(exc).startswith(where):
+                raise
+            raise ConfigurationError(f"{where}: {exc}") from None  # name the variable
+    check_rules(rules, where)
+    return tuple(rules)

@@ -154,8 +154,10 @@ class OktaMagicLink:
         decision: Decision | None
         if self._everyone:
             decision = self.core.signed_in(scope["path"], cookie)
-        else:  # the policy matches the path the app routes on
-            decision = self.core.signed_in(scope["path"], cookie, _route_path(scope))
+        else:  # the policy matches the path the app routes on (without root_path)
+            path = scope["path"]
+            route = _route_path(scope) if scope.get("root_path") else path
+            decision = self.core.signed_in(path, cookie, route)
         if decision is None:
             facts = _facts(scope)
             if facts.method == "POST" and facts.path in self.core.body_paths:

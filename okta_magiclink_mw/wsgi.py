@@ -55,7 +55,8 @@ class OktaMagicLinkWSGI:
     Requests with a valid session reach the app with ``environ["REMOTE_USER"]`` set to
     the user's email (else their Okta id) and ``environ["okta_magiclink_mw.user"]`` set
     to an :class:`~okta_magiclink_mw.OktaUser`. A ``REMOTE_USER`` or identity header
-    sent by the client is removed first.
+    sent by the client is removed first. A signed-in person whom ``access_rules`` or
+    ``allowed_*`` refuse gets a 403 page (JSON for an API call); rules match ``PATH_INFO``.
 
     The middleware's own pages are matched on ``SCRIPT_NAME + PATH_INFO`` (the path as the
     browser sees it, like the path of ``redirect_uri``); public paths on ``PATH_INFO``,

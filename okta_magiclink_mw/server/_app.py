@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -48,6 +48,9 @@ from ._forward import (
     site_of,
 )
 from ._ready import Readiness
+
+if TYPE_CHECKING:
+    from ._metrics import PrometheusObserver
 
 logger = logging.getLogger("okta_magiclink_mw")
 
@@ -88,6 +91,8 @@ _SINGLE = frozenset(
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,1022}[\x21-\x7e])?")
 _NO_STORE = (b"cache-control", b"no-store")
 _NO_BODY = (b"content-length", b"0")
+_ANONYMOUS_HEADERS = [_NO_STORE, _NO_BODY]
+_IDENTITY_CACHE_SIZE = 4096
 _METRICS_MISSING = b"/metrics needs prometheus-client: pip install 'okta-magiclink-mw[metrics]'\n"
 
 
@@ -95,12 +100,12 @@ class ForwardAuthApp:
     """``/auth`` (nginx), ``/auth/forward`` (Traefik, Caddy, nginx's error_page),
     ``/ping``, ``/ready`` and ``/metrics``; attach it to its middleware before use."""
 
-    def __init__(self, config: ServerConfig, observer: Any | None) -> None:
+    def __init__(self, config: ServerConfig, metrics: PrometheusObserver | None) -> None:
         self._config = config
         settings = config.settings
-        #: The PrometheusObserver (or None without prometheus-client).
-        self._metrics = observer
-        self._observer: Observer | None = observer
+        #: None without prometheus-client: /metrics is a 501, and nothing is counted.
+        self._metrics = metrics
+        self._observer: Observer | None = metrics
         self._public_exact = frozenset(p for p in config.app_public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in config.app_public_paths if p.endswith("/"))
         home = httpx.URL(settings.redirect_uri)
@@ -108,6 +113,9 @@ class ForwardAuthApp:
         self._allowed_hosts = config.server.allowed_hosts
         self._own_paths = (settings.login_path, settings.callback_path, settings.logout_path)
         self._core: MagicLinkCore | None = None
+        # Identity headers by user object: a cached session hands the same OktaUser to
+        # every request, so each person's headers are checked and encoded once.
+        self._identities: dict[OktaUser, list[tuple[bytes, bytes]] | None] = {}
         self._readiness: Readiness | None = None
         self._routes: dict[str, Handler] = {
             AUTH_PATH: self._auth,
@@ -187,9 +195,9 @@ class ForwardAuthApp:
         await self._allowed(send, user, forward)
 
     async def _allowed(self, send: Send, user: OktaUser | None, forward: bool) -> None:
-        headers = [_NO_STORE, _NO_BODY]
+        headers = _ANONYMOUS_HEADERS
         if user is not None:
-            identity = _identity_headers(user)
+            identity = self._identity_of(user)
             if identity is None:
                 logger.warning(
                     "the person's identity cannot be put in a header: refused",
@@ -197,7 +205,9 @@ class ForwardAuthApp:
                 )
                 await _json(send, 403, {"error": "forbidden"})
                 return
-            headers += identity
+            headers = identity
+        # The lists are shared between requests: the middleware and servers copy
+        # response headers before they add to them, never append in place.
         await send(
             {"type": "http.response.start", "status": 200 if forward else 202, "headers": headers}
         )
@@ -257,6 +267,17 @@ class ForwardAuthApp:
         )
         self._count("bad_request")
         await _plain(send, 400, f"Bad request: {message}\n".encode())
+
+    def _identity_of(self, user: OktaUser) -> list[tuple[bytes, bytes]] | None:
+        cache = self._identities
+        try:
+            return cache[user]
+        except KeyError:
+            pass
+        if len(cache) >= _IDENTITY_CACHE_SIZE:
+            cache.clear()  # bounded: a burst of new people costs one recomputation each
+        identity = cache[user] = _identity_headers(user)
+        return identity
 
     def _count(self, result: str) -> None:
         if self._observer is not None:
@@ -334,7 +355,7 @@ def create_app(
     return middleware
 
 
-def _prometheus(issuer: str) -> Any | None:
+def _prometheus(issuer: str) -> PrometheusObserver | None:
     """A PrometheusObserver, or None when prometheus-client is not installed."""
     try:
         from ._metrics import PrometheusObserver
@@ -389,8 +410,9 @@ def _facts(original: Original, headers: dict[str, str]) -> RequestFacts:
 
 
 def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
-    """``X-Auth-Request-User``/``-Email``/``-Groups``, or None if not even the user's
-    Okta id can be put in a header. Values that are not header-safe are left out."""
+    """The headers of an allowed answer with ``X-Auth-Request-User``/``-Email``/``-Groups``,
+    or None if not even the user's Okta id can be put in a header. Values that are not
+    header-safe are left out."""
     name = next((v for v in (user.remote_user, user.identity) if _HEADER_SAFE.fullmatch(v)), None)
     if name is None:
         return None
@@ -399,6 +421,8 @@ def _identity_headers(user: OktaUser) -> list[tuple[bytes, bytes]] | None:
         group for group in sorted(user.groups) if "," not in group and _HEADER_SAFE.fullmatch(group)
     )
     return [
+        _NO_STORE,
+        _NO_BODY,
         (b"x-auth-request-user", name.encode()),
         (b"x-auth-request-email", email.encode()),
         (b"x-auth-request-groups", groups.encode()),
@@ -415,13 +439,16 @@ def _absolute(answer: Respond, site: Site) -> Respond:
     return Respond(answer.status, headers, answer.body)
 
 
+#: A plain-text answer may reach a browser (through Traefik or Caddy): the headers of
+#: every page the middleware writes, with a CSP that allows nothing at all.
+_PLAIN_CSP = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+_PLAIN_HEADERS = [
+    (name.encode(), value.encode()) for name, value in pages.security_headers(_PLAIN_CSP)
+] + [(b"content-type", b"text/plain; charset=utf-8")]
+
+
 async def _plain(send: Send, status: int, body: bytes) -> None:
-    headers = [
-        _NO_STORE,
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": _PLAIN_HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -68,6 +68,8 @@ def _shown(name: str, value: Any) -> str:
         if value is None:
             return "(not set: sessions in the cookie)"
         return redacted_url(value) if isinstance(value, str) else "(a store object)"
+    if name == "cookie_secure" and value is None:
+        return "auto"
     if value is None:
         return "(not set)"
     if isinstance(value, bool):
@@ -77,7 +79,8 @@ def _shown(name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Sequence):
-        return ", ".join(str(item) for item in value) if value else "(none)"
+        separator = "; " if name == "access_rules" else ", "
+        return separator.join(str(item) for item in value) if value else "(none)"
     return str(value)
 
 

@@ -48,6 +48,7 @@ _DECODED_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _ABSOLUTE = re.compile(r"(https?)://([^/?#]*)(.*)", re.IGNORECASE | re.DOTALL)
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _METHOD = re.compile(r"[A-Za-z]{1,16}")
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class BadForward(Exception):
@@ -101,9 +102,11 @@ def original_request(
     uri, path, query = _parse_uri(raw)
     method = headers.get("x-original-method") or headers.get("x-forwarded-method")
     method = method or default_method
-    if not _METHOD.fullmatch(method):
-        raise BadForward("the original method is not an HTTP method")
-    return Original(method.upper(), uri, path, query)
+    if method not in _COMMON_METHODS:
+        if not _METHOD.fullmatch(method):
+            raise BadForward("the original method is not an HTTP method")
+        method = method.upper()
+    return Original(method, uri, path, query)
 
 
 def _parse_uri(raw: str) -> tuple[str, str, str]:
@@ -115,6 +118,8 @@ def _parse_uri(raw: str) -> tuple[str, str, str]:
     if _RAW_FORBIDDEN.search(raw):
         raise BadForward("the original URI has spaces, control characters or a fragment")
     raw_path, _, query = raw.partition("?")
+    if "%" not in raw_path and raw_path.isascii():
+        return raw, raw_path, query  # the common case: nothing to decode, already checked
     # Header text is latin-1 (the bytes as sent); a path's bytes are UTF-8 once decoded.
     path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8", "replace")
     if _DECODED_FORBIDDEN.search(path):

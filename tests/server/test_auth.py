@@ -507,3 +507,72 @@ def test_server_paths_need_no_session_but_others_do(server: Browser) -> None:
     assert r.headers["location"].startswith("/login?state=")
     body = json.loads(server.get("/something-else", headers=API).text)
     assert body["error"] == "unauthenticated"
+
+
+# -- sessions in a store, and sign-out ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["cookie", "memory"])
+def test_sign_out_ends_the_checks(
+    make_server: MakeServer, okta: FakeOkta, clock: FakeClock, store: str
+) -> None:
+    from okta_magiclink_mw.stores import MemoryRecordStore
+
+    shared = MemoryRecordStore(clock=clock) if store == "memory" else None
+    server = make_server(session_store=shared)
+    done = sign_in_through_forward(server, okta)
+    assert done.status_code == 302
+    cookie = set_cookies(done)[SESSION]["value"]
+    assert auth(server, "/reports").status_code == 202
+    if shared is not None:  # a second instance of the server, sharing the store
+        other = make_server(session_store=shared)
+        other.cookies.set(SESSION, cookie, domain="app.example")
+        assert auth(other, "/reports").status_code == 202
+    out = server.post("/logout", headers={"origin": APP_ORIGIN, **NAV})
+    assert out.status_code == 303
+    server.cookies.set(SESSION, cookie, domain="app.example")  # the old cookie, replayed
+    assert auth(server, "/reports").status_code == 401
+    if shared is not None:
+        assert auth(other, "/reports").status_code == 401
+
+
+def test_an_identity_no_header_can_carry_is_refused(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta, sub="00u\r\nX-Admin: yes", email_verified=False)
+    r = auth(server, "/reports")
+    assert r.status_code == 403
+    assert "x-auth-request-user" not in r.headers
+    assert "x-admin" not in r.headers
+
+
+def test_unknown_server_paths(server: Browser, okta: FakeOkta) -> None:
+    signed_in(server, okta)
+    r = server.get("/something-else")
+    assert r.status_code == 404
+
+
+def test_split_cookie_lines_are_joined(server: Browser, okta: FakeOkta) -> None:
+    """HTTP/2 may send Cookie as several lines; the transaction cookie of a turn-away is
+    read from all of them (here: a second sign-in keeps the first one's transaction)."""
+    first = forward(server, "/one")
+    value = set_cookies(first)[TRANSACTION]["value"]
+    server.cookies.clear()
+    second = server.get(
+        "/auth/forward",
+        headers=[
+            ("x-forwarded-uri", "/two"),
+            ("x-forwarded-host", "app.example"),
+            ("accept", "text/html"),
+            ("cookie", "unrelated=1"),
+            ("cookie", f"{TRANSACTION}={value}"),
+        ],
+    )
+    held = server.core.transactions.load(
+        [set_cookies(second)[TRANSACTION]["value"]], server.core.clock()
+    )
+    assert sorted(t.return_to for t in held.values()) == ["/one", "/two"]
+
+
+def test_plain_answers_carry_the_security_headers(server: Browser) -> None:
+    for r in (forward(server, "/x", host="evil.example"), server.get("/ping")):
+        assert_security_headers(r)
+        assert r.headers["x-content-type-options"] == "nosniff"

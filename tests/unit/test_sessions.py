@@ -211,6 +211,28 @@ def test_large_claims_shrink_to_fit() -> None:
     assert len(read.claims["groups"]) == 5
 
 
+def test_groups_stay_when_other_claims_are_trimmed() -> None:
+    groups = [f"group-{i}" for i in range(40)]
+    filler = {f"claim{i}": secrets.token_urlsafe(40) for i in range(150)}
+    _, header = manager(keep_groups=True).mint({**CLAIMS, **filler, "groups": groups}, None, NOW)
+    read, _ = manager().read([value_of(header)], NOW)
+    assert read is not None
+    assert "claim0" not in read.claims
+    assert list(read.claims["groups"]) == groups
+    assert read.user.groups == frozenset(groups)
+
+
+def test_groups_the_rules_need_are_never_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    groups = [secrets.token_urlsafe(24) for _ in range(200)]
+    with pytest.raises(IdentityProviderError) as info:
+        manager(keep_groups=True).mint({**CLAIMS, "groups": groups}, None, NOW)
+    assert info.value.code == "session_too_large"
+    assert [r.event for r in caplog.records] == ["session.groups_too_large"]  # type: ignore[attr-defined]
+    caplog.clear()
+    manager().mint({**CLAIMS, "groups": groups}, None, NOW)  # no rule needs them: dropped
+    assert [r.event for r in caplog.records] == ["session.groups_dropped"]  # type: ignore[attr-defined]
+
+
 def test_too_large_even_when_trimmed_is_a_sign_in_error() -> None:
     with pytest.raises(IdentityProviderError) as info:
         manager().mint({"sub": secrets.token_urlsafe(4000)}, None, NOW)
