@@ -9,7 +9,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from . import _apps
+from . import _apps, _report_forward
 
 MB = 1_000_000
 
@@ -88,6 +88,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "memory" in results:
         growth = max(m["growth_bytes"] for m in results["memory"].values())
         add("memory: growth over the run (MB)", growth / MB, 5.0)
+    for name, value, limit, at_most in _report_forward.targets(results):
+        add(name, value, limit, at_most=at_most)
     return out
 
 
@@ -162,6 +164,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"  caches: {rss['caches']}")
     if "store" in results:
         lines.extend(_store_lines(results["store"]))
+    lines.extend(_report_forward.lines(results))
     lines.append("\nTargets (ratios from this run; a miss never fails the process)")
     for t in results["targets"]:
         lines.append(

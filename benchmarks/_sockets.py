@@ -41,11 +41,11 @@ VARIANTS = ("bare_nocookie", "bare", "session", "magiclink")
 BASE = "bare"
 
 WRK_MISSING = (
-    "wrk is not installed, and the socket part needs it: a Python load generator tops out\n"
-    "near the server's own speed, so its numbers measure the client, not the server.\n"
-    "Install it with `apt-get install wrk` (`make bench` does that by itself when run as\n"
-    "root), skip the part with `--parts asgi,wsgi,signins,memory`, or pass `--loadgen httpx`\n"
-    "for rows labelled client-bound."
+    "wrk is not installed, and the socket parts (sockets, forward, nginx) need it: a Python\n"
+    "load generator tops out near the server's own speed, so its numbers measure the\n"
+    "client, not the server. Install it with `apt-get install wrk` (`make bench` does that\n"
+    "by itself when run as root), skip the parts with `--parts asgi,wsgi,authz,signins,memory`,\n"
+    "or pass `--loadgen httpx --parts sockets` for rows labelled client-bound."
 )
 
 
@@ -61,6 +61,8 @@ class Load:
     non_2xx: int
     set_cookies: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: CPU time per request / the base variant's in the same round (when both are known)
+    cpu_ratio: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         cpu = [c for c in self.cpu_us if c is not None]
@@ -76,6 +78,9 @@ class Load:
             "ratio": round(statistics.median(self.ratio), 3),
             "ratio_min": round(min(self.ratio), 3),
             "ratio_max": round(max(self.ratio), 3),
+            "cpu_ratio": round(statistics.median(self.cpu_ratio), 3) if self.cpu_ratio else None,
+            "cpu_ratio_min": round(min(self.cpu_ratio), 3) if self.cpu_ratio else None,
+            "cpu_ratio_max": round(max(self.cpu_ratio), 3) if self.cpu_ratio else None,
             "non_2xx": self.non_2xx,
             "set_cookies": self.set_cookies,
             "rounds": len(self.rps),
@@ -331,7 +336,8 @@ def take_turns(
             requests_done = got[name].get("requests", 0.0)
             if before is not None and after is not None and requests_done:
                 got[name]["cpu_us"] = (after - before) * 1e6 / requests_done
-        base_rps = got.get(base, next(iter(got.values())))["rps"]
+        base_sample = got.get(base, next(iter(got.values())))
+        base_rps, base_cpu = base_sample["rps"], base_sample.get("cpu_us")
         for name, sample in got.items():
             row = loads[name]
             row.rps.append(sample["rps"])
@@ -339,6 +345,9 @@ def take_turns(
             row.p99_ms.append(sample["p99_ms"])
             row.cpu_us.append(sample.get("cpu_us"))
             row.ratio.append(sample["rps"] / base_rps if base_rps else float("nan"))
+            cpu = sample.get("cpu_us")
+            if cpu is not None and base_cpu:
+                row.cpu_ratio.append(cpu / base_cpu)
             row.non_2xx += int(sample["non_2xx"])
     return Turns(loads, loadavg, headers)
 
