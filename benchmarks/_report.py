@@ -265,6 +265,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
             ("asgi", "ASGI in-process", "µs / request (lower is better)"),
             ("wsgi", "WSGI in-process (Flask)", "µs / request (lower is better)"),
             ("sockets", "uvicorn + wrk (median of rounds)", "requests / s (higher is better)"),
+            ("forward", "forward auth /auth + wrk", "requests / s (higher is better)"),
         )
         if part in results
     ]
@@ -277,14 +278,19 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         "session": "#e08a3c",
         "magiclink": "#2f6db5",
         "magiclink_store": "#1b3f6e",
+        "bare_auth": "#9e9e9e",
+        "bare_auth_headers": "#c8c8c8",
+        "forward": "#2f6db5",
+        "forward_rules": "#1b3f6e",
     }
     for ax, (part, title, unit) in zip(axes[0], panels, strict=True):
-        rows = results[part]["variants"] if part == "sockets" else results[part]
-        key = "rps" if part == "sockets" else "median_us"
+        loaded = part in ("sockets", "forward")
+        rows = results[part]["variants"] if loaded else results[part]
+        key = "rps" if loaded else "median_us"
         names = list(rows)
         values = [rows[n][key] for n in names]
         spread = None
-        if part == "sockets":  # the rounds' min-max as error bars
+        if loaded:  # the rounds' min-max as error bars
             spread = [
                 [v - rows[n]["rps_min"] for n, v in zip(names, values, strict=True)],
                 [rows[n]["rps_max"] - v for n, v in zip(names, values, strict=True)],
@@ -302,9 +308,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         for i, v in enumerate(values):
-            ax.text(
-                v, i, f" {v:,.0f}" if part == "sockets" else f" {v:.1f}", va="center", fontsize=7
-            )
+            ax.text(v, i, f" {v:,.0f}" if loaded else f" {v:.1f}", va="center", fontsize=7)
         ax.set_xlim(0, max(values) * 1.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
