@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if "authz" in parts:
         step("9. in-process: 50 access rules vs none")
-        rounds, n, policy_rounds, calls = (3, 200, 3, 500) if quick else (40, 2000, 15, 4000)
+        rounds, n, policy_rounds, calls = (3, 200, 3, 500) if quick else (60, 2000, 15, 4000)
         results["authz"] = _authz.run(
             rounds=rounds, n=n, policy_rounds=policy_rounds, policy_calls=calls
         )

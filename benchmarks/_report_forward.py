@@ -110,7 +110,7 @@ def _authz_lines(authz: dict[str, Any]) -> list[str]:
     rows = mw["magiclink"]
     out = [
         f"\n9. In-process, {n} access rules vs none (the harness of part 1), median of "
-        f"{rows['rounds']} rounds x {rows['requests_per_round']}",
+        f"{rows['rounds']} rounds x {rows['requests_per_round']}, this thread's CPU time",
         f"  {'variant':44s} {'us/req':>8s} {'min':>8s} {'max':>8s}",
     ]
     variants = (
