@@ -121,8 +121,9 @@ def _pinned(cpu: int | None) -> Callable[[], None] | None:
 def start_uvicorn(
     factory: str, port: int, cpu: int | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``uvicorn --factory`` in its own process: one worker, no access log; ``env`` is
-    added to this process's environment (a server configured from the environment)."""
+    """``uvicorn --factory`` in its own process: one worker, no access log. With ``env``
+    (a server configured from the environment), its ``OKTA_*`` variables are exactly
+    ``env``'s: none of this shell's (a real org's, a store URL...) leaks into the run."""
     command = [
         sys.executable,
         "-m",
@@ -137,7 +138,10 @@ def start_uvicorn(
         "--log-level",
         "warning",
     ]
-    environ = None if env is None else {**os.environ, **env}
+    environ = None
+    if env is not None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("OKTA_")}
+        environ.update(env)
     return subprocess.Popen(command, cwd=ROOT, env=environ, preexec_fn=_pinned(cpu))
 
 
