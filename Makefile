@@ -71,12 +71,13 @@ demo: $(VENV)/.installed node_modules/.installed
 test: $(VENV)/.installed node_modules/.installed browser servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Full run (~4 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
-bench: $(VENV)/.installed wrk
+# Full run (~6 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
+# nginx (from `servers`) is for part 8; without it that part is skipped with a note.
+bench: $(VENV)/.installed wrk servers
 	$(PY) -m benchmarks --out benchmarks/results
 
 # CI smoke: every part with tiny counts; checks that it runs, not the numbers.
-bench-quick: $(VENV)/.installed wrk
+bench-quick: $(VENV)/.installed wrk servers
 	$(PY) -m benchmarks --quick --out /tmp/okta-mw-bench
 
 bench-profile: $(VENV)/.installed wrk

@@ -1,11 +1,15 @@
 """``python -m benchmarks``: what the middleware costs per authenticated request.
 
-Parts: 1 in-process ASGI, 2 in-process WSGI, 3 uvicorn + wrk, 4 sign-ins, 5 memory.
+Parts: 1 in-process ASGI, 2 in-process WSGI, 3 uvicorn + wrk, 4 sign-ins, 5 memory,
+7 forward auth (the forward-auth server's GET /auth + wrk), 8 nginx (a static page with
+auth_request and without), 9 authz (what 50 access rules add in-process).
 ``--quick`` runs every part with tiny counts (a CI smoke test: it checks that each part
 works, not the numbers). Results go to ``--out``/latest.json and latest.png.
 
-The socket part needs wrk: without it the run stops before it starts (``--loadgen httpx``
-runs it with a Python client instead, and labels those rows client-bound).
+The socket parts need wrk: without it the run stops before it starts (``--loadgen httpx``
+runs part 3 with a Python client instead, and labels those rows client-bound; parts 7
+and 8 always use wrk). Part 8 needs nginx: without it the part is skipped, with a line
+saying so (in CI, where OKTA_MW_REQUIRE_REDIS is set, the run stops instead).
 ``--store redis`` adds the rows of the Redis session store (a redis-server of its own).
 """
 
@@ -18,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _inprocess, _memory, _report, _signins, _sockets
+from . import _authz, _forward, _inprocess, _memory, _nginx, _report, _signins, _sockets
 
-PARTS = ("asgi", "wsgi", "sockets", "signins", "memory")
+PARTS = ("asgi", "wsgi", "sockets", "forward", "nginx", "authz", "signins", "memory")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,8 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown parts: {sorted(unknown)}", file=sys.stderr)
         return 2
-    if "sockets" in parts and args.loadgen == "wrk" and not _sockets.wrk_available():
+    needs_wrk = ("sockets" in parts and args.loadgen == "wrk") or not {
+        "forward",
+        "nginx",
+    }.isdisjoint(parts)
+    if needs_wrk and not _sockets.wrk_available():
         print(_sockets.WRK_MISSING, file=sys.stderr)
+        return 2
+    no_nginx = _nginx.unavailable() if "nginx" in parts else None
+    if no_nginx and os.environ.get(_nginx.REQUIRE_ENV):
+        print(f"part 8 (nginx): {no_nginx}, and {_nginx.REQUIRE_ENV} is set", file=sys.stderr)
         return 2
     if args.store == "redis":
         from . import _store
@@ -123,6 +135,28 @@ def main(argv: list[str] | None = None) -> int:
             **meta,
             "variants": {k: v.as_json() for k, v in loads.items()},
         }
+    if "forward" in parts:
+        step("7. forward auth: GET /auth under uvicorn + wrk")
+        seconds, rounds, warmup = (1.0, 2, 0.0) if quick else (3.0, 6, 1.0)
+        results["forward"] = _forward.run(
+            seconds=seconds, rounds=rounds, connections=32, warmup=warmup
+        )
+    if "nginx" in parts:
+        if no_nginx:
+            step(f"8. nginx: SKIPPED, {no_nginx}")
+            results["nginx"] = {"skipped": no_nginx}
+        else:
+            step("8. a static page through nginx, with auth_request and without")
+            seconds, rounds, warmup = (1.0, 2, 0.0) if quick else (3.0, 6, 1.0)
+            results["nginx"] = _nginx.run(
+                seconds=seconds, rounds=rounds, connections=32, warmup=warmup
+            )
+    if "authz" in parts:
+        step("9. in-process: 50 access rules vs none")
+        rounds, n, policy_rounds, calls = (3, 200, 3, 500) if quick else (60, 2000, 15, 4000)
+        results["authz"] = _authz.run(
+            rounds=rounds, n=n, policy_rounds=policy_rounds, policy_calls=calls
+        )
     if "signins" in parts:
         step("4. sign-ins")
         logins = 20 if quick else 1000

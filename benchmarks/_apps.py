@@ -41,6 +41,13 @@ LABELS = {
     "session": "signed-cookie session + check",
     "magiclink": "okta-magiclink-mw",
     "magiclink_store": "okta-magiclink-mw + Redis store",
+    "magiclink_rules": "okta-magiclink-mw, 50 access rules",
+    "bare_auth": "bare Starlette 202",
+    "bare_auth_headers": "bare Starlette 202 + the same headers",
+    "forward": "forward-auth GET /auth",
+    "forward_rules": "forward-auth GET /auth, 50 rules",
+    "nginx_static": "nginx static page, no auth",
+    "nginx_auth": "nginx static page + auth_request",
 }
 
 
@@ -156,6 +163,89 @@ def store_cookie(url: str, i: int = 0) -> str:
     finally:
         store.close()  # type: ignore[union-attr]
     return cookie_pair(header)
+
+
+# -- forward auth ------------------------------------------------------------------------------
+
+#: The forward-auth server's endpoint for nginx's ``auth_request``.
+AUTH_PATH = "/auth"
+#: The request nginx asks ``/auth`` about (its ``X-Original-URI``).
+ORIGINAL_URI = f"{PATH}?id=5"
+#: The groups of the person who signs in: ``staff`` lets them through the last rule.
+GROUPS = ("staff", "engineering")
+
+
+async def _accepted(request: Request) -> Response:
+    return Response(status_code=202)
+
+
+#: The headers of the forward-auth server's 202 (besides content-length), for a person.
+ALLOWED_HEADERS = {
+    "cache-control": "no-store",
+    "x-auth-request-user": "ada@example.com",
+    "x-auth-request-email": "ada@example.com",
+    "x-auth-request-groups": ",".join(sorted(GROUPS)),
+    "vary": "Cookie",
+}
+
+
+async def _accepted_with_headers(request: Request) -> Response:
+    return Response(status_code=202, headers=ALLOWED_HEADERS)
+
+
+def asgi_bare_auth() -> ASGIApp:
+    """The baseline of the forward-auth rows: a bare Starlette endpoint answering 202."""
+    return Starlette(routes=[Route(AUTH_PATH, _accepted)])
+
+
+def asgi_bare_auth_headers() -> ASGIApp:
+    """The same, with the headers of the forward-auth server's answer: what the server
+    pays uvicorn (h11) for its answer alone."""
+    return Starlette(routes=[Route(AUTH_PATH, _accepted_with_headers)])
+
+
+def access_rules(count: int = 50) -> list[dict[str, Any]]:
+    """``count`` access rules as ``OKTA_MW_ACCESS_RULES`` takes them: ``count - 1`` that
+    do not match :data:`PATH` (a mix of group, domain and email rules, none of which the
+    person passes), then the one that does, which the person passes by a group."""
+    rules: list[dict[str, Any]] = []
+    for i in range(count - 1):
+        kind = i % 3
+        if kind == 0:
+            rules.append({"path": f"/teams/t{i}", "groups": [f"team-{i}", "admins"]})
+        elif kind == 1:
+            rules.append({"path": f"/partners/p{i}", "domains": [f"partner{i}.example"]})
+        else:
+            rules.append({"path": f"/audit/a{i}", "emails": [f"auditor{i}@audit.example"]})
+    if count:
+        rules.append({"path": PATH, "groups": ["staff"]})
+    return rules
+
+
+def forward_env(issuer: str, rules: int = 0) -> dict[str, str]:
+    """The forward-auth server's whole configuration, as a deployment gives it."""
+    env = {
+        "OKTA_ISSUER": issuer,
+        "OKTA_CLIENT_ID": CLIENT_ID,
+        "OKTA_REDIRECT_URI": REDIRECT_URI,
+        "OKTA_MW_SECRET_KEYS": SECRET,
+        "OKTA_MW_SERVE_LOG_LEVEL": "warning",
+    }
+    if rules:
+        env["OKTA_MW_ACCESS_RULES"] = json.dumps(access_rules(rules))
+    return env
+
+
+def auth_headers(cookie: str) -> dict[str, str]:
+    """What nginx's ``auth_request`` subrequest sends ``/auth`` (examples/forward_auth):
+    the person's cookies and the original request."""
+    return {
+        "Cookie": f"{OTHER_COOKIES}; {cookie}",
+        "X-Original-URI": ORIGINAL_URI,
+        "X-Original-Method": "GET",
+        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Host": "127.0.0.1:8000",
+    }
 
 
 ASGI_FACTORIES: dict[str, Callable[[], ASGIApp]] = {

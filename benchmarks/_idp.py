@@ -61,11 +61,11 @@ class Idp:
         return sum(n for (m, p), n in self.requests.items() if m == method and p.endswith(suffix))
 
 
-def _fake_okta(base_url: str, redirect_uri: str) -> Idp:
+def _fake_okta(base_url: str, redirect_uri: str, groups: tuple[str, ...]) -> Idp:
     from okta_magiclink_mw.testing import FakeOkta
 
     fake = FakeOkta(base_url=base_url, widget_dist="/nonexistent")
-    user = fake.add_user(email="ada@example.com", name="Ada Lovelace")
+    user = fake.add_user(email="ada@example.com", name="Ada Lovelace", groups=groups)
     fake.add_web_app(redirect_uri, client_id=_apps.CLIENT_ID)
 
     def issue(challenge: str, state: str, nonce: str) -> str:
@@ -76,7 +76,7 @@ def _fake_okta(base_url: str, redirect_uri: str) -> Idp:
     return Idp(fake, fake.issuer, "FakeOkta", issue)
 
 
-def _stand_in(base_url: str, redirect_uri: str) -> Idp:
+def _stand_in(base_url: str, redirect_uri: str, groups: tuple[str, ...]) -> Idp:
     """Discovery, JWKS and a token endpoint minting RS256 ID tokens with the code's nonce."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -116,6 +116,8 @@ def _stand_in(base_url: str, redirect_uri: str) -> Idp:
         now = int(time.time())
         claims = {**_apps.claims(), "iss": issuer, "aud": _apps.CLIENT_ID, "iat": now}
         claims.update(exp=now + 3600, nonce=nonce)
+        if groups:
+            claims["groups"] = list(groups)
         id_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
         body: dict[str, Any] = {"token_type": "Bearer", "access_token": "at", "id_token": id_token}
         body.update(expires_in=3600, scope="openid profile email")
@@ -131,14 +133,17 @@ def _stand_in(base_url: str, redirect_uri: str) -> Idp:
     return Idp(router, issuer, "stand-in IdP (FakeOkta not used)", issue)
 
 
-def make_idp(base_url: str, redirect_uri: str = _apps.REDIRECT_URI) -> Idp:
-    """FakeOkta if importable; ``BENCH_IDP=standin`` forces the stand-in."""
+def make_idp(
+    base_url: str, redirect_uri: str = _apps.REDIRECT_URI, groups: tuple[str, ...] = ()
+) -> Idp:
+    """FakeOkta if importable; ``BENCH_IDP=standin`` forces the stand-in. The person who
+    signs in is in ``groups`` (the ID token's ``groups`` claim)."""
     if os.environ.get("BENCH_IDP") != "standin":
         try:
-            return _fake_okta(base_url, redirect_uri)
+            return _fake_okta(base_url, redirect_uri, groups)
         except ImportError:
             pass
-    return _stand_in(base_url, redirect_uri)
+    return _stand_in(base_url, redirect_uri, groups)
 
 
 def server_app() -> ASGIApp:

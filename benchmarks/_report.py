@@ -9,7 +9,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from . import _apps
+from . import _apps, _report_forward
 
 MB = 1_000_000
 
@@ -88,6 +88,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "memory" in results:
         growth = max(m["growth_bytes"] for m in results["memory"].values())
         add("memory: growth over the run (MB)", growth / MB, 5.0)
+    for name, value, limit, at_most in _report_forward.targets(results):
+        add(name, value, limit, at_most=at_most)
     return out
 
 
@@ -162,6 +164,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"  caches: {rss['caches']}")
     if "store" in results:
         lines.extend(_store_lines(results["store"]))
+    lines.extend(_report_forward.lines(results))
     lines.append("\nTargets (ratios from this run; a miss never fails the process)")
     for t in results["targets"]:
         lines.append(
@@ -262,6 +265,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
             ("asgi", "ASGI in-process", "µs / request (lower is better)"),
             ("wsgi", "WSGI in-process (Flask)", "µs / request (lower is better)"),
             ("sockets", "uvicorn + wrk (median of rounds)", "requests / s (higher is better)"),
+            ("forward", "forward auth /auth + wrk", "requests / s (higher is better)"),
         )
         if part in results
     ]
@@ -274,14 +278,19 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         "session": "#e08a3c",
         "magiclink": "#2f6db5",
         "magiclink_store": "#1b3f6e",
+        "bare_auth": "#9e9e9e",
+        "bare_auth_headers": "#c8c8c8",
+        "forward": "#2f6db5",
+        "forward_rules": "#1b3f6e",
     }
     for ax, (part, title, unit) in zip(axes[0], panels, strict=True):
-        rows = results[part]["variants"] if part == "sockets" else results[part]
-        key = "rps" if part == "sockets" else "median_us"
+        loaded = part in ("sockets", "forward")
+        rows = results[part]["variants"] if loaded else results[part]
+        key = "rps" if loaded else "median_us"
         names = list(rows)
         values = [rows[n][key] for n in names]
         spread = None
-        if part == "sockets":  # the rounds' min-max as error bars
+        if loaded:  # the rounds' min-max as error bars
             spread = [
                 [v - rows[n]["rps_min"] for n, v in zip(names, values, strict=True)],
                 [rows[n]["rps_max"] - v for n, v in zip(names, values, strict=True)],
@@ -299,9 +308,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel(unit, fontsize=8)
         ax.tick_params(labelsize=7)
         for i, v in enumerate(values):
-            ax.text(
-                v, i, f" {v:,.0f}" if part == "sockets" else f" {v:.1f}", va="center", fontsize=7
-            )
+            ax.text(v, i, f" {v:,.0f}" if loaded else f" {v:.1f}", va="center", fontsize=7)
         ax.set_xlim(0, max(values) * 1.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,11 @@ VARIANTS = ("bare_nocookie", "bare", "session", "magiclink")
 BASE = "bare"
 
 WRK_MISSING = (
-    "wrk is not installed, and the socket part needs it: a Python load generator tops out\n"
-    "near the server's own speed, so its numbers measure the client, not the server.\n"
-    "Install it with `apt-get install wrk` (`make bench` does that by itself when run as\n"
-    "root), skip the part with `--parts asgi,wsgi,signins,memory`, or pass `--loadgen httpx`\n"
-    "for rows labelled client-bound."
+    "wrk is not installed, and the socket parts (sockets, forward, nginx) need it: a Python\n"
+    "load generator tops out near the server's own speed, so its numbers measure the\n"
+    "client, not the server. Install it with `apt-get install wrk` (`make bench` does that\n"
+    "by itself when run as root), skip the parts with `--parts asgi,wsgi,authz,signins,memory`,\n"
+    "or pass `--loadgen httpx --parts sockets` for rows labelled client-bound."
 )
 
 
@@ -61,6 +61,8 @@ class Load:
     non_2xx: int
     set_cookies: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: CPU time per request / the base variant's in the same round (when both are known)
+    cpu_ratio: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         cpu = [c for c in self.cpu_us if c is not None]
@@ -76,6 +78,9 @@ class Load:
             "ratio": round(statistics.median(self.ratio), 3),
             "ratio_min": round(min(self.ratio), 3),
             "ratio_max": round(max(self.ratio), 3),
+            "cpu_ratio": round(statistics.median(self.cpu_ratio), 3) if self.cpu_ratio else None,
+            "cpu_ratio_min": round(min(self.cpu_ratio), 3) if self.cpu_ratio else None,
+            "cpu_ratio_max": round(max(self.cpu_ratio), 3) if self.cpu_ratio else None,
             "non_2xx": self.non_2xx,
             "set_cookies": self.set_cookies,
             "rounds": len(self.rps),
@@ -113,8 +118,12 @@ def _pinned(cpu: int | None) -> Callable[[], None] | None:
     return pin
 
 
-def start_uvicorn(factory: str, port: int, cpu: int | None = None) -> subprocess.Popen[bytes]:
-    """``uvicorn --factory`` in its own process: one worker, no access log."""
+def start_uvicorn(
+    factory: str, port: int, cpu: int | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``uvicorn --factory`` in its own process: one worker, no access log. With ``env``
+    (a server configured from the environment), its ``OKTA_*`` variables are exactly
+    ``env``'s: none of this shell's (a real org's, a store URL...) leaks into the run."""
     command = [
         sys.executable,
         "-m",
@@ -129,16 +138,21 @@ def start_uvicorn(factory: str, port: int, cpu: int | None = None) -> subprocess
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(command, cwd=ROOT, preexec_fn=_pinned(cpu))
+    environ = None
+    if env is not None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("OKTA_")}
+        environ.update(env)
+    return subprocess.Popen(command, cwd=ROOT, env=environ, preexec_fn=_pinned(cpu))
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time used so far by every thread of ``pid`` (Linux; None elsewhere)."""
+def cpu_seconds(*pids: int) -> float | None:
+    """CPU time used so far by every thread of ``pids`` (Linux; None elsewhere)."""
     total = 0
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
-                total += int(stat.read().split()[0])  # nanoseconds on the CPU
+        for pid in pids:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                    total += int(stat.read().split()[0])  # nanoseconds on the CPU
     except (OSError, ValueError, IndexError):
         return None
     return total / 1e9
@@ -181,13 +195,21 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
+#: A load generator: (url, request headers, seconds, connections, CPU) -> its numbers.
+Loader = Callable[[str, Mapping[str, str], float, int, int | None], dict[str, float]]
+
+
 def run_wrk(
-    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+    url: str,
+    headers: Mapping[str, str],
+    seconds: float,
+    connections: int,
+    cpu: int | None = None,
 ) -> dict[str, float]:
     # wrk takes whole seconds only.
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
     command.append(url)
     done = subprocess.run(
         command,
@@ -200,8 +222,14 @@ def run_wrk(
 
 
 def run_httpx(
-    url: str, cookie: str, seconds: float, connections: int, cpu: int | None = None
+    url: str,
+    headers: Mapping[str, str],
+    seconds: float,
+    connections: int,
+    cpu: int | None = None,
 ) -> dict[str, float]:
+    """The Python client: it sends the Cookie header only (the socket part needs no other)."""
+    cookie = headers.get("Cookie", "")
     command = [sys.executable, "-m", "benchmarks._loadgen", url, cookie, str(seconds)]
     command.append(str(connections))
     done = subprocess.run(
@@ -257,6 +285,93 @@ def _check(name: str, url: str, cookie: str) -> int:
     return len(response.headers.get_list("set-cookie"))
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server to load: its URL and the processes whose CPU time it costs."""
+
+    url: str
+    pids: tuple[int, ...]
+
+
+@dataclass
+class Turns:
+    """What :func:`take_turns` measured, and the headers of its last round."""
+
+    loads: dict[str, Load]
+    loadavg: list[float]
+    last_headers: Mapping[str, Mapping[str, str]]
+
+
+def take_turns(
+    targets: Mapping[str, Target],
+    requests: Callable[[], Mapping[str, Mapping[str, str]]],
+    *,
+    base: str,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    load: Loader,
+    load_cpu: int | None,
+    warmup: float,
+) -> Turns:
+    """Load ``targets`` in turns, round by round, rotating the order.
+
+    ``requests()`` gives each target's request headers; it is called again before every
+    round (cookies are minted afresh). Each target's ratio is its requests/s over
+    ``base``'s in the same round; its CPU time per request is that of its ``pids``.
+    """
+    loads = {name: Load([], [], [], [], [], 0, 0) for name in targets}
+    headers = requests()
+    if warmup > 0:
+        for name, target in targets.items():
+            load(target.url, headers[name], warmup, connections, load_cpu)
+    names = list(targets)
+    loadavg: list[float] = []
+    for i in range(rounds):
+        headers = requests()
+        loadavg.append(os.getloadavg()[0])
+        turn = names[i % len(names) :] + names[: i % len(names)]
+        got: dict[str, dict[str, float]] = {}
+        for name in turn:
+            target = targets[name]
+            before = cpu_seconds(*target.pids)
+            got[name] = load(target.url, headers[name], seconds, connections, load_cpu)
+            after = cpu_seconds(*target.pids)
+            requests_done = got[name].get("requests", 0.0)
+            if before is not None and after is not None and requests_done:
+                got[name]["cpu_us"] = (after - before) * 1e6 / requests_done
+        base_sample = got.get(base, next(iter(got.values())))
+        base_rps, base_cpu = base_sample["rps"], base_sample.get("cpu_us")
+        for name, sample in got.items():
+            row = loads[name]
+            row.rps.append(sample["rps"])
+            row.p50_ms.append(sample["p50_ms"])
+            row.p99_ms.append(sample["p99_ms"])
+            row.cpu_us.append(sample.get("cpu_us"))
+            row.ratio.append(sample["rps"] / base_rps if base_rps else float("nan"))
+            cpu = sample.get("cpu_us")
+            if cpu is not None and base_cpu:
+                row.cpu_ratio.append(cpu / base_cpu)
+            row.non_2xx += int(sample["non_2xx"])
+    return Turns(loads, loadavg, headers)
+
+
+def stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``procs``, then wait for each (killed after 10 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cookie_header(cookie: str) -> dict[str, str]:
+    return {"Cookie": cookie} if cookie else {}
+
+
 def run(
     *,
     seconds: float,
@@ -270,60 +385,39 @@ def run(
     load = run_wrk if loadgen == "wrk" else run_httpx
     server_cpu, load_cpu = cpu_plan()
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
-    loads: dict[str, Load] = {
-        name: Load([], [], [], [], [], 0, 0)
+    names = [
+        name
         for name in variants
         if name in VARIANTS or (name == "magiclink_store" and os.environ.get("BENCH_STORE_URL"))
-    }
-    loadavg: list[float] = []
+    ]
     try:
-        for name in loads:
+        for name in names:
             port = free_port()
             proc = start_uvicorn(_factory(name), port, server_cpu)
             servers[name] = (proc, f"http://127.0.0.1:{port}{_apps.PATH}")
         jar = _with_store(cookies())
         for name, (_, url) in servers.items():
             _check(name, url, jar[name])
-            if warmup > 0:
-                load(url, jar[name], warmup, connections, load_cpu)
-        names = list(servers)
-        for i in range(rounds):
-            jar = _with_store(cookies())
-            loadavg.append(os.getloadavg()[0])
-            turn = names[i % len(names) :] + names[: i % len(names)]
-            got: dict[str, dict[str, float]] = {}
-            for name in turn:
-                proc, url = servers[name]
-                before = cpu_seconds(proc.pid)
-                got[name] = load(url, jar[name], seconds, connections, load_cpu)
-                after = cpu_seconds(proc.pid)
-                requests = got[name].get("requests", 0.0)
-                if before is not None and after is not None and requests:
-                    got[name]["cpu_us"] = (after - before) * 1e6 / requests
-            base = got.get(BASE, next(iter(got.values())))["rps"]
-            for name, sample in got.items():
-                row = loads[name]
-                row.rps.append(sample["rps"])
-                row.p50_ms.append(sample["p50_ms"])
-                row.p99_ms.append(sample["p99_ms"])
-                row.cpu_us.append(sample.get("cpu_us"))
-                row.ratio.append(sample["rps"] / base if base else float("nan"))
-                row.non_2xx += int(sample["non_2xx"])
+        turns = take_turns(
+            {name: Target(url, (proc.pid,)) for name, (proc, url) in servers.items()},
+            lambda: {k: _cookie_header(v) for k, v in _with_store(cookies()).items()},
+            base=BASE,
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            load=load,
+            load_cpu=load_cpu,
+            warmup=warmup,
+        )
         # The hot path was measured only if no response refreshed the cookie.
         for name, (_, url) in servers.items():
-            loads[name].set_cookies = _check(name, url, jar[name])
+            cookie = turns.last_headers[name].get("Cookie", "")
+            turns.loads[name].set_cookies = _check(name, url, cookie)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-        for proc, _ in servers.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all([proc for proc, _ in servers.values()])
     meta = {
         "server_cpu": server_cpu,
         "loadgen_cpu": load_cpu,
-        "loadavg_per_round": [round(x, 2) for x in loadavg],
+        "loadavg_per_round": [round(x, 2) for x in turns.loadavg],
     }
-    return loads, meta
+    return turns.loads, meta

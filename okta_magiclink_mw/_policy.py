@@ -37,7 +37,9 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 def fold(text: str) -> str:
     """Emails and domains compare case-insensitively, in ASCII letters only."""
-    return text.translate(_ASCII_LOWER)
+    # On ASCII text str.lower changes exactly A-Z, and is ~20x faster than translate,
+    # which a new person's rules would otherwise pay once per requirement.
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _names(value: object, what: str) -> tuple[str, ...]:
