@@ -49,8 +49,15 @@ class Steps:
         ARTIFACTS.mkdir(exist_ok=True)
 
     def shot(self, page: Any, what: str) -> None:
+        from playwright.sync_api import Error as PlaywrightError
+
         self.count += 1
-        page.screenshot(path=str(ARTIFACTS / f"{self.prefix}-{self.count}-{what}.png"))
+        path = str(ARTIFACTS / f"{self.prefix}-{self.count}-{what}.png")
+        try:
+            page.screenshot(path=path)
+        except PlaywrightError:  # a page between two documents: once more, when loaded
+            page.wait_for_load_state(timeout=TIMEOUT)
+            page.screenshot(path=path)
 
 
 def sign_in_with_the_magic_link(gateway: Gateway, context: Any, steps: Steps, email: str) -> Any:
@@ -154,8 +161,9 @@ def test_the_sign_out_buttons_of_the_servers_pages(
         if blocked or tab.url.startswith(signed_out):
             break
         tab.wait_for_timeout(100)
-    steps.shot(tab, "after-click")
     assert not blocked, blocked
     tab.locator('input[name="identifier"]').wait_for(timeout=TIMEOUT)
+    # After the page is drawn: a screenshot taken mid-navigation can fail in Chromium.
+    steps.shot(tab, "after-click")
     assert not [c for c in context.cookies() if c["name"] == "omw_session"]
     context.close()
