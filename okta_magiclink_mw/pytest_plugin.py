@@ -27,9 +27,8 @@ import pytest
 
 if TYPE_CHECKING:
     from okta_magiclink_mw.settings import Settings
-    from okta_magiclink_mw.testing import FakeOkta
+    from okta_magiclink_mw.testing import FakeOkta, MagicLinkSignInFixture, SignInFixture
     from okta_magiclink_mw.testing._loopback import FakeOktaServer
-    from okta_magiclink_mw.testing import MagicLinkSignInFixture, SignInFixture
 
 #: The client id of the app the plugin registers in FakeOkta.
 CLIENT_ID = "0oaPytestClient"

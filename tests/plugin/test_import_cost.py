@@ -9,7 +9,8 @@ import sys
 def test_the_plugin_imports_nothing_heavy() -> None:
     code = (
         "import sys, okta_magiclink_mw.pytest_plugin\n"
-        "heavy = ['starlette', 'httpx', 'uvicorn', 'jwt', 'cryptography', 'okta_magiclink_mw.testing']\n"
+        "heavy = ['starlette', 'httpx', 'uvicorn', 'jwt', 'cryptography',\n"
+        "         'okta_magiclink_mw.testing']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(
