@@ -31,7 +31,9 @@ NAVIGATION = (
     ("sec-fetch-dest", "document"),
 )
 _IDX = {"accept": "application/json; okta-version=1.0.0"}
-_WIDGET_CONFIG = re.compile(r"Object\.assign\(\{el:\s*\"[^\"]*\"\},\s*(\{.*?\})\)\)?", re.S)
+# The middleware's login page: new OktaSignIn(Object.assign({el: "#..."}, {config JSON})).
+_WIDGET_CONFIG = re.compile(r"Object\.assign\(\{el:\s*\"[^\"]*\"\},\s*(?=\{)")
+_OBJECT = re.compile(r"\{\s*\"")
 
 
 @dataclass(frozen=True)
@@ -224,11 +226,26 @@ def open_login(next: str) -> Conversation[dict[str, Any]]:
 def widget_config(page: Reply, step: str) -> dict[str, Any]:
     if page.status != 200:
         raise SignInError(step, "no page", page)
-    match = _WIDGET_CONFIG.search(page.text)
-    config = json.loads(match.group(1)) if match else None
+    config = _config_in(page.text)
     if not isinstance(config, dict) or "codeChallenge" not in config:
         raise SignInError(step, "no Sign-In Widget configuration on it", page)
     return config
+
+
+def _config_in(text: str) -> Any:
+    """The widget's configuration object: where the middleware's page puts it, else the
+    first JSON object with a ``codeChallenge`` (a custom login page's)."""
+    match = _WIDGET_CONFIG.search(text)
+    starts = [match.end()] if match else [m.start() for m in _OBJECT.finditer(text)]
+    decoder = json.JSONDecoder()
+    for start in starts:
+        try:
+            found, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(found, dict) and "codeChallenge" in found:
+            return found
+    return None
 
 
 def finish(config: Mapping[str, Any], code: str) -> Conversation[None]:
@@ -258,7 +275,8 @@ def interaction_code(answer: Reply) -> str:
 def relative(url: str) -> str:
     """A URL of the app as a path and query, for a test client of that app."""
     parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    path = "/" + parts.path.lstrip("/")  # "//host/x" would be another host's URL
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def okta_messages(reply: Reply) -> str:

@@ -25,9 +25,15 @@ async def _public(request: StarletteRequest) -> PlainTextResponse:
     return PlainTextResponse("public")
 
 
+def bare_starlette() -> Starlette:
+    """The app without the middleware: ``/`` and ``/reports`` greet, ``/public``."""
+    return Starlette(
+        routes=[Route("/", _home), Route("/reports", _home), Route("/public", _public)]
+    )
+
+
 def starlette_app(settings: Settings) -> OktaMagicLink:
-    routes = [Route("/", _home), Route("/reports", _home), Route("/public", _public)]
-    return OktaMagicLink(Starlette(routes=routes), settings)
+    return OktaMagicLink(bare_starlette(), settings)
 
 
 def fastapi_app(settings: Settings) -> FastAPI:
