@@ -18,7 +18,6 @@ This module loads in every pytest run: it imports nothing heavy until a fixture 
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -109,8 +108,8 @@ def okta_settings(fake_okta: FakeOkta, okta_app_url: str) -> Settings:
 
 @pytest.fixture
 def okta_env(okta_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """``okta_settings`` as ``OKTA_*`` environment variables, set for this test (any other
-    ``OKTA_*`` variable is removed), for an app that calls ``Settings.from_env()``: build
+    """``okta_settings`` as ``OKTA_*`` environment variables, set for this test (the other
+    settings' variables are removed), for an app that calls ``Settings.from_env()``: build
     or import it inside the test. Returns the variables set."""
     env = {
         "OKTA_ISSUER": okta_settings.issuer,
@@ -125,9 +124,13 @@ def okta_env(okta_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[s
         env["OKTA_MW_WIDGET_JS_URL"] = okta_settings.widget_js_url
         env["OKTA_MW_WIDGET_CSS_URL"] = okta_settings.widget_css_url
     env = {name: value for name, value in env.items() if value}
-    for name in list(os.environ):
-        if name.startswith("OKTA_") and name not in env:
-            monkeypatch.delenv(name)
+    from okta_magiclink_mw import _environment
+
+    # Any other setting's variable in the environment of the test run would leak into the
+    # app under test: the test sets its own, after okta_env.
+    for variable, _ in (*_environment.REQUIRED.values(), *_environment.OPTIONAL.values()):
+        if variable not in env:
+            monkeypatch.delenv(variable, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
