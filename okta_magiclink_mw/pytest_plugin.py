@@ -152,8 +152,8 @@ def sign_in(fake_okta: FakeOkta) -> SignInFixture:
 @pytest.fixture
 def sign_in_with_magic_link(fake_okta: FakeOkta) -> MagicLinkSignInFixture:
     """``sign_in_with_magic_link(client, *, email="ada@example.com", next="/",
-    same_browser=True)``: the whole sign-in with the email's magic link, as a person and
-    the widget make it. Returns a :class:`~okta_magiclink_mw.testing.MagicLinkSignIn`
+    same_browser=True, groups=None, name=None)``: the whole sign-in with the email's magic
+    link, as a person and the widget make it. Returns a :class:`~okta_magiclink_mw.testing.MagicLinkSignIn`
     (awaitable for an ``httpx.AsyncClient``)."""
     from okta_magiclink_mw.testing import MagicLinkSignInFixture
 

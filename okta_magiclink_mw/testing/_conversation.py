@@ -146,10 +146,16 @@ def sign_in_conversation(
 
 
 def magic_link_conversation(
-    fake: FakeOkta, *, email: str, next: str, same_browser: bool
+    fake: FakeOkta,
+    *,
+    email: str,
+    next: str,
+    same_browser: bool,
+    name: str | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Conversation[MagicLinkSignIn]:
     """The whole magic-link sign-in as a person and the widget make it (protocol.md §6)."""
-    user = ensure_user(fake, email, name=None, groups=None)
+    user = ensure_user(fake, email, name=name, groups=groups)
     config = yield from open_login(next)
     widget = Widget(config)
     yield from widget.start(email)
@@ -167,14 +173,14 @@ def magic_link_conversation(
     other_page: str | None = None
     if same_browser:
         click = yield AppRequest(link)
-        if click.status not in (302, 303):
+        if click.status not in (302, 303) or "location" not in click.headers:
             raise SignInError("the magic link in the same browser", "no redirect", click)
         tab = yield AppRequest(relative(click.headers["location"]))
-        second = widget_config(tab, "the magic link's login page")
-        otp = second.get("otp")
+        config = widget_config(tab, "the magic link's login page")  # a new tab's widget
+        otp = config.get("otp")
         if otp is None:
             raise SignInError("the magic link's login page", "the widget got no code", tab)
-        widget = Widget(second, widget.interaction_handle)
+        widget = Widget(config, widget.interaction_handle)
         yield from widget.resume()
     else:
         page = yield AppRequest(link, browser="other")

@@ -100,6 +100,8 @@ def sign_in_with_magic_link(
     email: str = ...,
     next: str = ...,
     same_browser: bool = ...,
+    groups: Sequence[str] | None = ...,
+    name: str | None = ...,
     okta_transport: Transport = ...,
 ) -> Coroutine[Any, Any, MagicLinkSignIn]: ...
 @overload
@@ -110,6 +112,8 @@ def sign_in_with_magic_link(
     email: str = ...,
     next: str = ...,
     same_browser: bool = ...,
+    groups: Sequence[str] | None = ...,
+    name: str | None = ...,
     okta_transport: Transport = ...,
 ) -> MagicLinkSignIn: ...
 def sign_in_with_magic_link(
@@ -119,6 +123,8 @@ def sign_in_with_magic_link(
     email: str = DEFAULT_EMAIL,
     next: str = "/",
     same_browser: bool = True,
+    groups: Sequence[str] | None = None,
+    name: str | None = None,
     okta_transport: Transport = None,
 ) -> MagicLinkSignIn | Coroutine[Any, Any, MagicLinkSignIn]:
     """Sign ``client`` in the whole way a person does, with the email's magic link.
@@ -133,13 +139,16 @@ def sign_in_with_magic_link(
       the page "enter this code in your first tab"; the widget in ``client`` finishes
       with the code.
 
+    The user is created in ``fake`` if new; ``groups`` (and ``name``) are set when given.
     Returns a :class:`~okta_magiclink_mw.testing.MagicLinkSignIn` (awaitable for an
     ``httpx.AsyncClient``). ``okta_transport`` reaches FakeOkta other than over HTTP at
     its URL (``fake.sync_transport()`` / ``fake.async_transport()``).
 
     :raises SignInError: a step failed, with what was answered.
     """
-    conversation = magic_link_conversation(fake, email=email, next=next, same_browser=same_browser)
+    conversation = magic_link_conversation(
+        fake, email=email, next=next, same_browser=same_browser, name=name, groups=groups
+    )
     return _run(client, conversation, okta_transport)
 
 
@@ -230,6 +239,8 @@ class MagicLinkSignInFixture:
         email: str = ...,
         next: str = ...,
         same_browser: bool = ...,
+        groups: Sequence[str] | None = ...,
+        name: str | None = ...,
     ) -> Coroutine[Any, Any, MagicLinkSignIn]: ...
     @overload
     def __call__(
@@ -239,6 +250,8 @@ class MagicLinkSignInFixture:
         email: str = ...,
         next: str = ...,
         same_browser: bool = ...,
+        groups: Sequence[str] | None = ...,
+        name: str | None = ...,
     ) -> MagicLinkSignIn: ...
     def __call__(
         self,
@@ -247,8 +260,10 @@ class MagicLinkSignInFixture:
         email: str = DEFAULT_EMAIL,
         next: str = "/",
         same_browser: bool = True,
+        groups: Sequence[str] | None = None,
+        name: str | None = None,
     ) -> MagicLinkSignIn | Coroutine[Any, Any, MagicLinkSignIn]:
         conversation = magic_link_conversation(
-            self.fake, email=email, next=next, same_browser=same_browser
+            self.fake, email=email, next=next, same_browser=same_browser, name=name, groups=groups
         )
         return _run(client, conversation, None)
