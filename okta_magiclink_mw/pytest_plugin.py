@@ -153,8 +153,9 @@ def sign_in(fake_okta: FakeOkta) -> SignInFixture:
 def sign_in_with_magic_link(fake_okta: FakeOkta) -> MagicLinkSignInFixture:
     """``sign_in_with_magic_link(client, *, email="ada@example.com", next="/",
     same_browser=True, groups=None, name=None)``: the whole sign-in with the email's magic
-    link, as a person and the widget make it. Returns a :class:`~okta_magiclink_mw.testing.MagicLinkSignIn`
-    (awaitable for an ``httpx.AsyncClient``)."""
+    link, as a person and the widget make it. Returns a
+    :class:`~okta_magiclink_mw.testing.MagicLinkSignIn` (awaitable for an
+    ``httpx.AsyncClient``)."""
     from okta_magiclink_mw.testing import MagicLinkSignInFixture
 
     return MagicLinkSignInFixture(fake_okta)
