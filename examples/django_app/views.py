@@ -18,7 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def me(request: HttpRequest) -> JsonResponse:
-    okta_user = request.okta_user  # type: ignore[attr-defined]  # the OktaUser, with groups
+    okta_user = request.okta_user  # the OktaUser (set by OktaUserMiddleware), with groups
     return JsonResponse(
         {
             "remote_user": request.META["REMOTE_USER"],

@@ -24,6 +24,7 @@ SPOOFS = [
 ]
 
 
+# --8<-- [start:setup]
 @pytest.fixture(scope="module")
 def django_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The example's settings, its sqlite database in a temp dir, migrated (once: Django's
@@ -51,6 +52,9 @@ def application(kind: str) -> Any:
     return importlib.import_module(name).application
 
 
+# --8<-- [end:setup]
+
+
 def django_user_exists(username: str) -> bool:
     from django.contrib.auth import get_user_model
 
@@ -62,6 +66,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# --8<-- [start:client]
 @pytest.fixture
 def wsgi_client(django_project: None, okta_env: dict[str, str]) -> Iterator[httpx.Client]:
     """A client of examples/django_app/wsgi.py. (Django's own test Client would call the
@@ -69,6 +74,9 @@ def wsgi_client(django_project: None, okta_env: dict[str, str]) -> Iterator[http
     transport = httpx.WSGITransport(app=application("wsgi"))
     with httpx.Client(transport=transport, base_url=APP) as client:
         yield client
+
+
+# --8<-- [end:client]
 
 
 @pytest.fixture
@@ -98,6 +106,7 @@ def test_wsgi_signed_out_is_sent_to_sign_in(wsgi_client: httpx.Client) -> None:
     assert_nobody_in_django(wsgi_client.get("/about"))  # public: settings.OKTA_PUBLIC_PATHS
 
 
+# --8<-- [start:signed-in]
 def test_wsgi_signed_in_is_a_django_user(wsgi_client: httpx.Client, sign_in: Any) -> None:
     sign_in(wsgi_client, email="grace@example.com", groups=["admins", "staff"])
     home = wsgi_client.get("/")
@@ -110,6 +119,9 @@ def test_wsgi_signed_in_is_a_django_user(wsgi_client: httpx.Client, sign_in: Any
     assert django_user_exists("grace@example.com")  # RemoteUserBackend created it
     about = wsgi_client.get("/about")
     assert about.text == "<p>Signed in as grace@example.com.</p>"
+
+
+# --8<-- [end:signed-in]
 
 
 @pytest.mark.parametrize("spoof", SPOOFS, ids=lambda h: next(iter(h)))
@@ -193,3 +205,14 @@ async def test_asgi_sign_out_logs_out_of_django(
     assert_sent_to_sign_in(await asgi_client.get("/"))
     assert "sessionid" in asgi_client.cookies
     assert_nobody_in_django(await asgi_client.get("/about"))
+
+
+def test_djangos_test_client_does_not_pass_through_the_middleware(django_project: None) -> None:
+    """Django's Client calls the views without the WSGI application object: the middleware
+    is not there, and OktaUserMiddleware says so instead of letting anybody in."""
+    from django.test import Client
+
+    from okta_magiclink_mw import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="Django's test Client"):
+        Client().get("/about")
