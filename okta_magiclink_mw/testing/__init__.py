@@ -14,10 +14,12 @@ strict as a real org: set an app up the way the README tells an admin to
 """
 
 from ._app import FakeOkta, find_widget_dist
+from ._conversation import MagicLinkSignIn, SignInError
 from ._faults import ConnectionDropped, Faults
 from ._model import EVERYONE, FakeClient, FakeUser, TrustedOrigin
 from ._org import SeenRequest, s256
 from ._outbox import EmailMessage
+from ._signing_in import sign_in, sign_in_with_magic_link
 
 __all__ = [
     "EVERYONE",
@@ -27,8 +29,12 @@ __all__ = [
     "FakeOkta",
     "FakeUser",
     "Faults",
+    "MagicLinkSignIn",
     "SeenRequest",
+    "SignInError",
     "TrustedOrigin",
     "find_widget_dist",
     "s256",
+    "sign_in",
+    "sign_in_with_magic_link",
 ]
