@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def wsgi_client(django_project: None, okta_env: dict[str, str]) -> Iterator[http
 @pytest.fixture
 async def asgi_client(
     django_project: None, okta_env: dict[str, str]
-) -> Any:  # an AsyncIterator[httpx.AsyncClient]
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=application("asgi"))
     async with httpx.AsyncClient(transport=transport, base_url=APP) as client:
         yield client
