@@ -27,9 +27,8 @@ import pytest
 
 if TYPE_CHECKING:
     from okta_magiclink_mw.settings import Settings
-    from okta_magiclink_mw.testing import FakeOkta
+    from okta_magiclink_mw.testing import FakeOkta, MagicLinkSignInFixture, SignInFixture
     from okta_magiclink_mw.testing._loopback import FakeOktaServer
-    from okta_magiclink_mw.testing._signing_in import MagicLinkSignInFixture, SignInFixture
 
 #: The client id of the app the plugin registers in FakeOkta.
 CLIENT_ID = "0oaPytestClient"
@@ -142,7 +141,7 @@ def sign_in(fake_okta: FakeOkta) -> SignInFixture:
     signed-in :class:`~okta_magiclink_mw.testing.FakeUser`; for an
     ``httpx.AsyncClient``, an awaitable of it. Raises
     :class:`~okta_magiclink_mw.testing.SignInError` when a step fails."""
-    from okta_magiclink_mw.testing._signing_in import SignInFixture
+    from okta_magiclink_mw.testing import SignInFixture
 
     return SignInFixture(fake_okta)
 
@@ -153,6 +152,6 @@ def sign_in_with_magic_link(fake_okta: FakeOkta) -> MagicLinkSignInFixture:
     same_browser=True)``: the whole sign-in with the email's magic link, as a person and
     the widget make it. Returns a :class:`~okta_magiclink_mw.testing.MagicLinkSignIn`
     (awaitable for an ``httpx.AsyncClient``)."""
-    from okta_magiclink_mw.testing._signing_in import MagicLinkSignInFixture
+    from okta_magiclink_mw.testing import MagicLinkSignInFixture
 
     return MagicLinkSignInFixture(fake_okta)

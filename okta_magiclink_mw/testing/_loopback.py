@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
     from ._app import FakeOkta
 
@@ -25,6 +25,21 @@ MISSING_UVICORN = (
 )
 
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+def _closing(send: Send) -> Send:
+    """``Connection: close`` on every answer: no connection outlives a request. The app
+    under test may run each request in a new event loop (Starlette's ``TestClient``
+    outside a ``with`` block does); a pooled connection of a closed loop would fail the
+    next request to Okta with "Event loop is closed"."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (b"connection", b"close")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_closing
 
 
 class FakeOktaServer:
@@ -48,7 +63,7 @@ class FakeOktaServer:
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
             return
-        await fake(scope, receive, send)
+        await fake(scope, receive, _closing(send))
 
     @contextmanager
     def serving(self, fake: FakeOkta) -> Iterator[FakeOkta]:
