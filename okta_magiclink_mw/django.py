@@ -34,7 +34,7 @@ from .errors import ConfigurationError
 from .user import AnonymousUser, OktaUser
 from .wsgi import USER_KEY
 
-__all__ = ["OktaUserMiddleware"]
+__all__ = ["REMOTE_USER_KEYS", "OktaUserMiddleware", "adopt_okta_user"]
 
 #: The ``META`` keys that hold the person. Django's ``RemoteUserMiddleware`` reads
 #: ``REMOTE_USER`` under WSGI; under ASGI, depending on the Django version and on whether it
