@@ -2,7 +2,8 @@
 
 They are screenshots the browser tests take (``make docs-screenshots``): every picture the page
 shows exists, every PNG in its folder is shown, each is a whole PNG of the browser tests'
-window size and small, and every step the tests publish has its picture.
+window size and small, and every step the tests publish has its picture. (Not in tests/unit:
+``make mutation`` runs those in a copy of the package and the tests, without docs/.)
 """
 
 from __future__ import annotations
@@ -42,20 +43,24 @@ def pngs() -> list[Path]:
     return sorted(FOLDER.glob("*.png"))
 
 
+class NotAPng(ValueError):
+    """The bytes are not one whole PNG."""
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height of a whole PNG: the signature, every chunk's CRC, IHDR first, the
-    image data inflating, IEND last and nothing after it. Raises ValueError otherwise."""
+    image data inflating, IEND last and nothing after it. Raises NotAPng otherwise."""
     if not data.startswith(PNG_SIGNATURE):
-        raise ValueError("not a PNG signature")
+        raise NotAPng("not a PNG signature")
     at, chunks, idat = len(PNG_SIGNATURE), [], b""
     while at < len(data):
         if at + 12 > len(data):
-            raise ValueError("truncated chunk")
+            raise NotAPng("truncated chunk")
         (length,) = struct.unpack(">I", data[at : at + 4])
         kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
         (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
         if len(body) != length or zlib.crc32(kind + body) != crc:
-            raise ValueError(f"bad {kind!r} chunk")
+            raise NotAPng(f"bad {kind!r} chunk")
         chunks.append((kind, body))
         if kind == b"IDAT":
             idat += body
@@ -63,8 +68,11 @@ def png_size(data: bytes) -> tuple[int, int]:
         if kind == b"IEND":
             break
     if at != len(data) or not chunks or chunks[0][0] != b"IHDR" or chunks[-1][0] != b"IEND":
-        raise ValueError("IHDR not first, IEND not last, or bytes after IEND")
-    zlib.decompress(idat)  # the pixels are all there
+        raise NotAPng("IHDR not first, IEND not last, or bytes after IEND")
+    try:
+        zlib.decompress(idat)  # the pixels are all there
+    except zlib.error as exc:
+        raise NotAPng(f"image data: {exc}") from None
     width, height = struct.unpack(">II", chunks[0][1][:8])
     return width, height
 
@@ -114,12 +122,19 @@ def test_each_picture_is_a_whole_png_of_the_browser_window_size_and_small(png: P
 def test_the_png_check_refuses_broken_files() -> None:
     good = (FOLDER / "same-browser-1-sign-in-page.png").read_bytes()
     assert png_size(good) == (900, 640)
+    ihdr, iend = good[8:33], good[-12:]
+    garbage = b"not zlib"
+    idat = struct.pack(">I", len(garbage)) + b"IDAT" + garbage
+    idat += struct.pack(">I", zlib.crc32(b"IDAT" + garbage))
     broken = [
         b"GIF89a" + good[6:],  # another format
+        PNG_SIGNATURE + ihdr + idat + iend,  # every CRC right, the pixels not
+        PNG_SIGNATURE + ihdr + iend,  # no pixels at all
+        PNG_SIGNATURE + iend,  # no header
         good[:-20],  # cut short
         good + b"junk",  # something after IEND
         good[:40] + bytes([good[40] ^ 0xFF]) + good[41:],  # a flipped byte
     ]
     for data in broken:
-        with pytest.raises(ValueError):
+        with pytest.raises(NotAPng):
             png_size(data)
