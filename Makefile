@@ -3,6 +3,7 @@
 #   make test    run the whole test suite (unit, adapters, integration, real browser)
 #   make bench   run the benchmarks (make bench-quick: a fast smoke run)
 #   make check   ruff + mypy --strict
+#   make docs-screenshots  retake the pictures of docs/magic-link.md (real browser tests)
 #   make mutation  mutation testing of the security modules (slow, not in CI)
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-quick bench-profile check mutation browser servers wrk clean
+.PHONY: demo test docs-screenshots bench bench-quick bench-profile check mutation browser servers wrk clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,24 @@ demo: $(VENV)/.installed node_modules/.installed
 
 test: $(VENV)/.installed node_modules/.installed browser servers
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The pictures of docs/magic-link.md, taken by the browser tests themselves (the ASGI run):
+# OKTA_MW_DOCS_SCREENSHOTS makes their Steps also write the docs' steps, under stable names.
+# The folder is emptied first, so a renamed step leaves no stale picture behind
+# (tests/docs/test_docs_images.py checks that every picture is used, and every used one exists).
+DOCS_IMG := docs/img/magic-link
+DOCS_SHOTS := \
+	'tests/e2e/test_browser_signin.py::test_magic_link_in_a_new_tab_signs_in_and_lands_on_the_page_asked_for[asgi]' \
+	'tests/e2e/test_browser_signin.py::test_link_in_another_browser_shows_the_code_which_finishes_in_the_first_tab[asgi]' \
+	'tests/e2e/test_browser_signin.py::test_an_expired_link_in_the_same_browser_signs_nobody_in[asgi]' \
+	'tests/e2e/test_browser_signin.py::test_an_error_from_okta_shows_a_page_with_a_way_to_start_again[asgi]' \
+	'tests/e2e/test_browser_strict_okta.py::test_without_the_email_verify_callback_uri_the_link_ends_at_okta_and_the_tab_signs_in'
+
+docs-screenshots: $(VENV)/.installed node_modules/.installed browser
+	rm -f $(DOCS_IMG)/*.png
+	OKTA_MW_REQUIRE_E2E=1 OKTA_MW_DOCS_SCREENSHOTS=$(DOCS_IMG) $(PY) -m pytest -q $(DOCS_SHOTS)
+	$(PY) -m pytest -q tests/docs/test_docs_images.py
+	@ls -l $(DOCS_IMG)
 
 # Full run (~6 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
 # nginx (from `servers`) is for part 8; without it that part is skipped with a note.

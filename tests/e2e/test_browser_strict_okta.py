@@ -17,12 +17,20 @@ from typing import Any
 import pytest
 
 from okta_magiclink_mw.testing import EVERYONE
-from tests.e2e.test_browser_signin import CHROME_ARGS, TIMEOUT, Steps, ask_for_email
+from tests.e2e.test_browser_signin import (
+    CHROME_ARGS,
+    TIMEOUT,
+    Steps,
+    ask_for_email,
+    new_context,
+)
 from tests.integration._stack import CLIENT_ID, EMAIL, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
 INTERACT = "/oauth2/default/v1/interact"
+#: The pictures of docs/magic-link.md, by step (OKTA_MW_DOCS_SCREENSHOTS).
+OKTA_HOSTED = {"okta-page": "okta-hosted-1-okta-page"}
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +154,10 @@ def test_a_user_denied_by_the_app_s_policy_sees_the_widget_s_message(
 def test_without_the_email_verify_callback_uri_the_link_ends_at_okta_and_the_tab_signs_in(
     stack: Stack, browser: Any
 ) -> None:
-    steps = Steps(stack, "okta-hosted-link")
+    steps = Steps(stack, "okta-hosted-link", docs=OKTA_HOSTED)
     client = stack.fake.clients[CLIENT_ID]
     callback, client.email_verify_callback_uri = client.email_verify_callback_uri, None
-    context = browser.new_context()
+    context = new_context(browser)
     try:
         first = context.new_page()
         email = ask_for_email(stack, first, steps, "/reports?year=2026")
