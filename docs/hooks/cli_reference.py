@@ -21,6 +21,7 @@ from mkdocs.structure.pages import Page
 
 MARKER = "<!-- cli-help -->"
 PROG = "okta-magiclink-mw"
+CONFIDENTIAL = "../okta-setup.md#confidential-apps-client-secret-or-private-key"
 
 
 class _Built(Exception):
@@ -81,8 +82,8 @@ def help_markdown() -> str:
         parts += [
             "## `python -m okta_magiclink_mw.client_key`",
             "",
-            "The public half of a `private_key_jwt` key, as the JWK to register in Okta",
-            "(see [Confidential apps](../okta-setup.md#confidential-apps-client-secret-or-private-key)).",
+            "The public half of a `private_key_jwt` key, as the JWK to register in Okta (see",
+            f"[Confidential apps]({CONFIDENTIAL})).",
             "",
             *_console(
                 "python -m okta_magiclink_mw.client_key",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,21 @@ class _Preprocessor(SnippetPreprocessor):  # type: ignore[misc]
 
 
 class _Snippets(SnippetExtension):  # type: ignore[misc]
-    def extendMarkdown(self, md: Any) -> None:  # noqa: N802 - Markdown's name
+    def extendMarkdown(self, md: Any) -> None:
         self.md = md
         md.registerExtension(self)
         md.preprocessors.register(_Preprocessor(self.getConfigs(), md), "snippet", 32)
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    # The hooks that import the package (the settings and CLI references) document this
+    # checkout, not whichever copy is installed (mkdocs restores sys.path after loading
+    # hooks, so this is done here rather than at import).
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    package = sys.modules.get("okta_magiclink_mw")
+    if package is not None and not Path(package.__file__ or "").is_relative_to(ROOT):
+        raise PluginError(f"okta_magiclink_mw was imported from {package.__file__}, not {ROOT}")
     global _repo_url
     _repo_url = (config.repo_url or "").rstrip("/")
     extensions = config.markdown_extensions
