@@ -133,26 +133,28 @@ def markdown(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", r"\|")
+    """``text`` safe in a table cell: a ``|`` outside code spans is escaped (Markdown's
+    tables already leave the ones inside code spans alone)."""
+    parts = text.split("`")
+    return "`".join(part if i % 2 else part.replace("|", r"\|") for i, part in enumerate(parts))
 
 
 def table() -> str:
-    """The settings reference as a Markdown table."""
+    """The settings reference as a Markdown table: one row per argument of ``Settings``."""
     out = [
-        "| Setting | Environment | Type | Default | Description |",
-        "|---|---|---|---|---|",
+        "| Setting | Environment | Default | Description |",
+        "|---|---|---|---|",
     ]
     for row in rows():
         if row.variable is None:
             variable = "(code only)"
         else:
             variable = f"`{row.variable}`" + (
-                f" ({row.variable_format})" if row.variable_format else ""
+                f"<br>({row.variable_format})" if row.variable_format else ""
             )
         cells = (
-            f"`{row.name}`",
+            f"`{row.name}`<br>`{row.type}`",
             variable,
-            f"`{row.type}`",
             row.default,
             markdown(row.description),
         )

@@ -22,4 +22,5 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         raise PluginError(f"reference/settings.md must hold the line {MARKER}")
     from okta_magiclink_mw import _reference
 
-    return markdown.replace(MARKER, _reference.table())
+    table = f'<div class="settings-reference" markdown>\n\n{_reference.table()}\n</div>'
+    return markdown.replace(MARKER, table)
