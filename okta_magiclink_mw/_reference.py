@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import _environment, settings
 
 #: Environment parsers and how their text is written.
-_FORMATS = {
+_FORMATS: dict[_environment.Parse, str] = {
     _environment.items: "comma-separated",
     _environment.words: "space- or comma-separated",
     _environment.flag: "true or false",
@@ -54,7 +54,9 @@ def descriptions() -> dict[str, str]:
         if not (isinstance(node, ast.ClassDef) and node.name == "Settings"):
             continue
         for statement in node.body:
-            if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+            if not isinstance(statement, ast.AnnAssign):
+                continue
+            if not isinstance(statement.target, ast.Name):
                 continue
             comment: list[str] = []
             index = statement.lineno - 2  # the line above, 0-based

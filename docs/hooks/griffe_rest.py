@@ -46,6 +46,10 @@ def roles(text: str, obj: griffe.Object) -> str:
     return _ROLE.sub(link, text)
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
 def _block(lines: list[str], start: int) -> tuple[list[str], int]:
     """The indented block that starts at ``lines[start]`` (blank lines first), dedented,
     and the index after it."""
@@ -54,10 +58,10 @@ def _block(lines: list[str], start: int) -> tuple[list[str], int]:
         end += 1
     if end == len(lines):
         return [], end
-    indent = len(lines[end]) - len(lines[end].lstrip())
+    indent = _indent(lines[end])
     body_end = end
     while body_end < len(lines) and (
-        not lines[body_end].strip() or len(lines[body_end]) - len(lines[body_end].lstrip()) >= indent
+        not lines[body_end].strip() or _indent(lines[body_end]) >= indent
     ):
         body_end += 1
     while body_end > end and not lines[body_end - 1].strip():
@@ -77,12 +81,12 @@ def code_blocks(text: str) -> str:
         if directive or literal:
             body, after = _block(lines, index + 1)
             if body:
-                if directive:
+                if directive:  # the directive's line becomes the fence
                     lang = directive[2] or "python"
-                else:
-                    out.append(line.rstrip()[:-1])  # "one line::" reads "one line:"
+                else:  # "in one line::" reads "in one line:", then the block
+                    out += [line.rstrip()[:-1], ""]
                     lang = "python"
-                out += ["", f"```{lang}", *body, "```", ""]
+                out += [f"```{lang}", *body, "```"]
                 index = after
                 continue
         out.append(line)
