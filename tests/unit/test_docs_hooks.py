@@ -3,7 +3,7 @@ the docstring markup (``make docs`` builds the whole site, strictly, in CI)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -16,17 +16,15 @@ pytest.importorskip("griffe", reason="the docs extra is not installed (pip insta
 
 from mkdocs.exceptions import PluginError
 
-HOOKS = Path(__file__).resolve().parents[2] / "docs" / "hooks"
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = ROOT / "docs" / "hooks"
 
 
 def hook(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_docs_hook_{name}", HOOKS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A hook of mkdocs.yml, imported as ``docs.hooks.<name>`` from this checkout."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"docs.hooks.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +107,7 @@ def test_roles_become_optional_cross_references() -> None:
     import griffe
 
     module = hook("griffe_rest")
-    package = griffe.load("okta_magiclink_mw", search_paths=[str(HOOKS.parents[1])])
+    package = griffe.load("okta_magiclink_mw", search_paths=[str(ROOT)])
     wsgi = package["OktaMagicLinkWSGI"]
     assert module.roles(":class:`~okta_magiclink_mw.OktaUser`", wsgi) == (
         '<autoref optional identifier="okta_magiclink_mw.OktaUser"><code>OktaUser</code></autoref>'
