@@ -12,6 +12,9 @@ snippets for a subclass that rewrites each included Markdown file's links as it 
 - any other file of the repository goes to its page on GitHub;
 - a link to nothing that exists fails the build.
 
+It also doubles the indentation of nested lines (outside code blocks at the margin): GitHub
+nests a list, or a code block in a list item, at 2 spaces, Python-Markdown at 4.
+
 Rewritten links are docs-absolute (``/deploying.md#x``), which mkdocs resolves and checks
 (``validation.links.absolute_links: relative_to_docs``).
 """
@@ -83,6 +86,28 @@ def _target(link: str, source: str) -> str:
     return f"{_repo_url}/{kind}/main/{path}" + (f"#{anchor}" if anchor else "")
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def nest(lines: list[str]) -> list[str]:
+    """GitHub's 2-space nesting as Python-Markdown's 4: indented lines get twice their
+    indentation; a fenced block shifts with its fence (one at the margin is left as is)."""
+    out: list[str] = []
+    fence: int | None = None  # the indentation of the open fence
+    for line in lines:
+        indent = _indent(line)
+        if fence is None:
+            out.append(" " * indent + line if line.strip() else line)
+            if _FENCE.match(line):
+                fence = indent
+        else:
+            out.append(" " * fence + line if line.strip() else line)
+            if _FENCE.match(line) and indent <= fence:
+                fence = None
+    return out
+
+
 def rewrite(lines: list[str], source: str) -> list[str]:
     """``lines`` of Markdown file ``source`` with their links pointing at this site."""
     out: list[str] = []
@@ -105,7 +130,7 @@ class _Preprocessor(SnippetPreprocessor):  # type: ignore[misc]
         if source.startswith("docs/"):  # a page's own include: its links are the site's
             return lines
         mask = self.get_syntax_mask(lines, is_section=target["section"] is not None)
-        rewritten = rewrite(lines, source)
+        rewritten = rewrite(nest(lines), source)
         return [old if keep else new for old, new, keep in zip(lines, rewritten, mask, strict=True)]
 
 

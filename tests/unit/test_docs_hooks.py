@@ -115,3 +115,30 @@ def test_roles_become_optional_cross_references() -> None:
     assert 'identifier="okta_magiclink_mw.wsgi.OktaMagicLinkWSGI.close"' in module.roles(
         ":meth:`close`", wsgi
     )
+
+
+def test_github_nesting_becomes_python_markdown_nesting(links: ModuleType) -> None:
+    lines = [
+        "- a:",
+        "  - b, then code:",
+        "",
+        "  ```console",
+        "  $ run",
+        "  ```",
+        "```python",
+        "def f():",
+        "    return 1",
+        "```",
+    ]
+    assert links.nest(lines) == [
+        "- a:",
+        "    - b, then code:",
+        "",
+        "    ```console",
+        "    $ run",
+        "    ```",
+        "```python",
+        "def f():",
+        "    return 1",
+        "```",
+    ]
