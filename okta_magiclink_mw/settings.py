@@ -166,9 +166,9 @@ class Settings:
     #: The absolute limit of a session, from its sign-in: after it the person signs in again,
     #: however active. Checked on every request from a signed timestamp.
     session_max_age: float = 8 * 3600
-    #: A session unused for this long ends; requests keep it alive (its cookie is renewed
-    #: once per twelfth of this, or per 5 minutes if that is shorter). Checked on every
-    #: request from a signed timestamp.
+    #: A session unused for this long ends; requests keep it alive (its last-seen time, in
+    #: the cookie or the store, moves forward at most once per twelfth of this, or per 5
+    #: minutes if that is shorter). Checked on every request.
     session_idle_timeout: float = 3600
     #: How long a sign-in may take, from the redirect to the login page until Okta's answer
     #: comes back to the callback (the magic link must be opened within it).
