@@ -127,6 +127,9 @@ def markdown(text: str) -> str:
     def role(match: re.Match[str]) -> str:
         target = match[1]
         name = target.rsplit(".", 1)[-1]
+        titled = re.match(r"^(.*?)\s*<([^<>]+)>$", target)  # :meth:`title <target>`
+        if titled:
+            name, target = titled[1], titled[2]
         if target.startswith("okta_magiclink_mw."):
             return f"[`{name}`][{target}]"
         return f"`{name}`"

@@ -22,6 +22,7 @@ from typing import Any
 import griffe
 
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|data|attr|exc|mod|obj|const):`(~?)([^`]+)`")
+_TITLED = re.compile(r"^(.*?)\s*<([^<>]+)>$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. code-block::\s*(\w*)\s*$")
 
 
@@ -38,8 +39,13 @@ def roles(text: str, obj: griffe.Object) -> str:
     """Sphinx roles as optional cross-references around code."""
 
     def link(match: re.Match[str]) -> str:
-        short, target = match[1], match[2].lstrip(".")
-        shown = target.rsplit(".", 1)[-1] if short else target
+        short, target = match[1], match[2].strip()
+        titled = _TITLED.match(target)  # :meth:`the title <the.target>`
+        if titled:
+            shown, target = titled[1].strip(), titled[2].lstrip(".")
+        else:
+            target = target.lstrip(".")
+            shown = target.rsplit(".", 1)[-1] if short else target
         identifier = escape(_qualified(target, obj), quote=True)
         return f'<autoref optional identifier="{identifier}"><code>{escape(shown)}</code></autoref>'
 

@@ -115,6 +115,11 @@ def test_roles_become_optional_cross_references() -> None:
     assert 'identifier="okta_magiclink_mw.wsgi.OktaMagicLinkWSGI.close"' in module.roles(
         ":meth:`close`", wsgi
     )
+    titled = ":meth:`user.token() <okta_magiclink_mw.OktaUser.access_token>`"
+    assert module.roles(titled, wsgi) == (
+        '<autoref optional identifier="okta_magiclink_mw.OktaUser.access_token">'
+        "<code>user.token()</code></autoref>"
+    )
 
 
 def test_github_nesting_becomes_python_markdown_nesting(links: ModuleType) -> None:

@@ -60,6 +60,8 @@ def test_markup_becomes_markdown() -> None:
     assert _reference.markdown(text) == (
         "A [`AccessRule`][okta_magiclink_mw.AccessRule], a `code` and `LoginPage`."
     )
+    titled = ":meth:`the guard <okta_magiclink_mw.starlette.require>`"
+    assert _reference.markdown(titled) == "[`the guard`][okta_magiclink_mw.starlette.require]"
 
 
 def _readme_settings_table() -> dict[str, str]:
