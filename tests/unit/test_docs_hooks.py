@@ -123,27 +123,14 @@ def test_roles_become_optional_cross_references() -> None:
 
 
 def test_github_nesting_becomes_python_markdown_nesting(links: ModuleType) -> None:
-    lines = [
-        "- a:",
-        "  - b, then code:",
-        "",
-        "  ```console",
-        "  $ run",
-        "  ```",
-        "```python",
-        "def f():",
-        "    return 1",
-        "```",
-    ]
-    assert links.nest(lines) == [
+    nested = ["- a:", "  - b, then code:", "", "  ```console", "  $ run", "  ```"]
+    at_the_margin = ["```python", "def f():", "    return 1", "```"]
+    assert links.nest(nested + at_the_margin) == [
         "- a:",
         "    - b, then code:",
         "",
         "    ```console",
         "    $ run",
         "    ```",
-        "```python",
-        "def f():",
-        "    return 1",
-        "```",
+        *at_the_margin,
     ]
