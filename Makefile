@@ -3,6 +3,7 @@
 #   make test    run the whole test suite (unit, adapters, integration, real browser)
 #   make bench   run the benchmarks (make bench-quick: a fast smoke run)
 #   make check   ruff + mypy --strict
+#   make docs    the documentation site in site/ (mkdocs build --strict; make docs-serve: live)
 #   make docs-screenshots  retake the pictures of docs/magic-link.md (real browser tests)
 #   make mutation  mutation testing of the security modules (slow, not in CI)
 
@@ -11,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs-screenshots bench bench-quick bench-profile check mutation browser servers wrk clean
+.PHONY: demo test docs docs-serve docs-screenshots bench bench-quick bench-profile check mutation browser servers wrk clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +108,14 @@ check: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The documentation site: strict, so a broken link, a missing include or an unknown
+# reference fails the build. The settings and command-line pages are generated from the code.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(VENV)/.installed
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8002
+
 # mutmut 3 over the security modules with the fast tests ([tool.mutmut] in pyproject.toml),
 # then a score per module and the survivors (mutmut show NAME prints one's diff). mutants/ is
 # rebuilt each time: mutmut keeps old verdicts when only the tests changed. All six modules
@@ -121,4 +130,4 @@ mutation: $(VENV)/.installed
 	$(PY) tests/mutation_report.py --survivors $(MUTATE)
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage mutants
+	rm -rf $(VENV) node_modules site .pytest_cache .mypy_cache .ruff_cache .coverage mutants

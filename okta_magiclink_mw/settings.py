@@ -133,42 +133,64 @@ class Settings:
     #: construction this holds the method in use.
     client_auth: str | None = None
     #: The private key of ``private_key_jwt`` (RSA of 2048 bits or more, or EC P-256), as
-    #: unencrypted PEM text, or the path of a PEM file; its public key is registered in the
-    #: Okta app. Read and checked once, at construction.
+    #: unencrypted PEM text; its public key is registered in the Okta app. Checked once, at
+    #: construction, and never logged.
     client_private_key: str | bytes | None = field(default=None, repr=False)
+    #: The path of a PEM file holding that private key, instead of its text in
+    #: ``client_private_key`` (give one or the other). Read and checked once, at construction.
     client_private_key_file: str | None = None
     #: The ``kid`` Okta shows for that public key; sent in each assertion's header (needed
     #: when the app has several keys, e.g. while rotating).
     client_key_id: str | None = None
+    #: The OAuth scopes asked of Okta; must include ``openid``. Add ``offline_access`` for a
+    #: refresh token (kept only in a ``session_store``), ``groups`` for the org server's
+    #: groups claim.
     scopes: Sequence[str] = ("openid", "profile", "email")
-    #: The middleware's own pages: full paths as the browser sees them, a mount prefix
-    #: (ASGI root_path, WSGI SCRIPT_NAME) included, like the path of redirect_uri.
+    #: The sign-in page that hosts the widget: a full path as the browser sees it, a mount
+    #: prefix (ASGI root_path, WSGI SCRIPT_NAME) included, like the path of redirect_uri.
     login_path: str = "/login"
+    #: The sign-out page (a POST signs out, a GET shows a button): a full path as the
+    #: browser sees it, a mount prefix included, like ``login_path``.
     logout_path: str = "/logout"
     #: Paths reachable without a session: exact paths, or prefixes ending in "/". They are
     #: the paths the app routes on, relative to its mount: WSGI PATH_INFO, ASGI path
     #: without root_path (an app mounted at /app with "/health" public serves /app/health).
     public_paths: Sequence[str] = ()
-    #: More request headers to strip as identity headers (R29), besides X-Forwarded-User
-    #: and friends, X-Auth-Request-*, Remote-*, X-Remote-*, X-WEBAUTH-*: names, or
-    #: prefixes ending in "*"; any case, "-" and "_" alike.
+    #: More request headers to strip as identity headers (R29), besides the built-in
+    #: ``X-Forwarded-User`` and friends, ``X-Auth-Request-*``, ``Remote-*``, ``X-Remote-*``
+    #: and ``X-WEBAUTH-*``: names, or prefixes ending in ``*``; any case, ``-`` and ``_``
+    #: alike.
     identity_headers: Sequence[str] = ()
     #: Where Okta sends the browser after sign-out; must be registered in Okta.
     post_logout_redirect_uri: str | None = None
+    #: The absolute limit of a session, from its sign-in: after it the person signs in again,
+    #: however active. Checked on every request from a signed timestamp.
     session_max_age: float = 8 * 3600
+    #: A session unused for this long ends; requests keep it alive (its last-seen time, in
+    #: the cookie or the store, moves forward at most once per twelfth of this, or per 5
+    #: minutes if that is shorter). Checked on every request.
     session_idle_timeout: float = 3600
+    #: How long a sign-in may take, from the redirect to the login page until Okta's answer
+    #: comes back to the callback (the magic link must be opened within it).
     transaction_ttl: float = 15 * 60
+    #: Sign-ins in progress one browser may hold at once (from 1 to 20), so several tabs can
+    #: each start one; the oldest gives way to a new one beyond it.
     max_transactions: int = 5
     #: Clock skew tolerated on token and cookie timestamps.
     leeway: float = 60
-    #: None: Secure cookies exactly when redirect_uri is https.
+    #: Whether cookies are ``Secure`` (and take the ``__Host-`` prefix). None: exactly when
+    #: ``redirect_uri`` is https. False with an https ``redirect_uri``, or True with plain
+    #: http off localhost, is refused.
     cookie_secure: bool | None = None
     #: The Okta Sign-In Widget release loaded from Okta's CDN: Gen2, 6.8.0 or later (older
     #: releases do not send the sign-in's nonce to Okta, and are refused).
     widget_version: str = DEFAULT_WIDGET_VERSION
-    #: The widget's bundle and style sheet, to host them yourself: the Gen2 bundle
-    #: ``okta-sign-in.min.js`` (the Gen3 ``okta-sign-in.next.js`` is refused, see above).
+    #: The widget's bundle, to host it yourself: the Gen2 bundle ``okta-sign-in.min.js``
+    #: (the Gen3 ``okta-sign-in.next.js`` is refused, see above). None: Okta's CDN, or
+    #: ``widget_assets_url`` when that is given.
     widget_js_url: str | None = None
+    #: The widget's style sheet (``okta-sign-in.min.css``), to host it yourself. None:
+    #: Okta's CDN, or ``widget_assets_url`` when that is given.
     widget_css_url: str | None = None
     #: Where the widget's own files (``labels/json/login_fr.json``...) are served: the
     #: ``dist`` folder of the npm package. None: the folder above ``/js/`` of
@@ -220,12 +242,15 @@ class Settings:
     #: OpenID Connect Back-Channel Logout: the path of the ``backchannel_logout_uri``
     #: registered for the app; None (the default) turns it off. Needs ``session_store``.
     backchannel_logout_path: str | None = None
-    #: Who may enter, when no access rule matches the path: a person whose verified email
-    #: is in ``allowed_emails``, or whose verified email's domain is in ``allowed_domains``
-    #: (exactly, no subdomains), or who is in one of ``allowed_groups`` (the ID token's
-    #: ``groups`` claim). All three empty: anyone who can sign in.
+    #: Who may enter where no access rule matches the path, by verified email (compared
+    #: without case). A person passes when any of the three ``allowed_*`` lists lets them;
+    #: all three empty: anyone who can sign in.
     allowed_emails: Sequence[str] = ()
+    #: Who may enter where no access rule matches, by the domain of their verified email:
+    #: exactly, so ``example.com`` does not cover ``eu.example.com``.
     allowed_domains: Sequence[str] = ()
+    #: Who may enter where no access rule matches, by the groups of the ID token's
+    #: ``groups`` claim (compared exactly; the claim is set up in Okta).
     allowed_groups: Sequence[str] = ()
     #: Per-path rules, in order: the first :class:`~okta_magiclink_mw.AccessRule` whose
     #: path matches decides (the ``allowed_*`` lists then do not apply). Public paths are

@@ -1,0 +1,108 @@
+"""A griffe extension: the package's reST-ish docstrings, read as Markdown by mkdocstrings.
+
+The docstrings are written for ``help()`` and editors, in the Sphinx manner that the
+``sphinx`` docstring style parses (``:param x:``, ``:raises X:``). The rest of their reST
+would show raw on the site, so before rendering:
+
+- roles (``:class:`~okta_magiclink_mw.OktaUser```, ``:meth:`close```...) become code that
+  links to the object's entry when the reference documents it (an optional cross-reference:
+  a private object, documented nowhere, stays plain code instead of failing the build);
+- ``.. code-block:: python`` and a paragraph ending in ``::`` become fenced code blocks.
+
+``Xs`` in double backticks is already a Markdown code span.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from html import escape
+from typing import Any
+
+import griffe
+
+_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|data|attr|exc|mod|obj|const):`(~?)([^`]+)`")
+_TITLED = re.compile(r"^(.*?)\s*<([^<>]+)>$")
+_DIRECTIVE = re.compile(r"^(\s*)\.\. code-block::\s*(\w*)\s*$")
+
+
+def _qualified(target: str, obj: griffe.Object) -> str:
+    if target.startswith("okta_magiclink_mw"):
+        return target
+    try:
+        return obj.resolve(target)
+    except (griffe.NameResolutionError, ValueError, AttributeError):
+        return target
+
+
+def roles(text: str, obj: griffe.Object) -> str:
+    """Sphinx roles as optional cross-references around code."""
+
+    def link(match: re.Match[str]) -> str:
+        short, target = match[1], match[2].strip()
+        titled = _TITLED.match(target)  # :meth:`the title <the.target>`
+        if titled:
+            shown, target = titled[1].strip(), titled[2].lstrip(".")
+        else:
+            target = target.lstrip(".")
+            shown = target.rsplit(".", 1)[-1] if short else target
+        identifier = escape(_qualified(target, obj), quote=True)
+        return f'<autoref optional identifier="{identifier}"><code>{escape(shown)}</code></autoref>'
+
+    return _ROLE.sub(link, text)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _block(lines: list[str], start: int) -> tuple[list[str], int]:
+    """The indented block that starts at ``lines[start]`` (blank lines first), dedented,
+    and the index after it."""
+    end = start
+    while end < len(lines) and not lines[end].strip():
+        end += 1
+    if end == len(lines):
+        return [], end
+    indent = _indent(lines[end])
+    body_end = end
+    while body_end < len(lines) and (
+        not lines[body_end].strip() or _indent(lines[body_end]) >= indent
+    ):
+        body_end += 1
+    while body_end > end and not lines[body_end - 1].strip():
+        body_end -= 1
+    return textwrap.dedent("\n".join(lines[end:body_end])).splitlines(), body_end
+
+
+def code_blocks(text: str) -> str:
+    """``.. code-block:: lang`` and ``...::`` literal blocks as fenced code."""
+    lines = text.splitlines()
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        directive = _DIRECTIVE.match(line)
+        literal = line.rstrip().endswith("::") and not directive and line.strip() != "::"
+        if directive or literal:
+            body, after = _block(lines, index + 1)
+            if body:
+                if directive:  # the directive's line becomes the fence
+                    lang = directive[2] or "python"
+                else:  # "in one line::" reads "in one line:", then the block
+                    out += [line.rstrip()[:-1], ""]
+                    lang = "python"
+                out += [f"```{lang}", *body, "```"]
+                index = after
+                continue
+        out.append(line)
+        index += 1
+    return "\n".join(out)
+
+
+class RestToMarkdown(griffe.Extension):
+    """Rewrites each docstring's reST roles and code blocks as Markdown."""
+
+    def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = roles(code_blocks(obj.docstring.value), obj)
