@@ -76,7 +76,7 @@ test: $(VENV)/.installed node_modules/.installed browser servers
 # The pictures of docs/magic-link.md, taken by the browser tests themselves (the ASGI run):
 # OKTA_MW_DOCS_SCREENSHOTS makes their Steps also write the docs' steps, under stable names.
 # The folder is emptied first, so a renamed step leaves no stale picture behind
-# (tests/docs/test_docs_images.py checks that every picture is used, and every used one exists).
+# (tests/documentation/test_docs_images.py checks that every picture is used, and every used one exists).
 DOCS_IMG := docs/img/magic-link
 DOCS_SHOTS := \
 	'tests/e2e/test_browser_signin.py::test_magic_link_in_a_new_tab_signs_in_and_lands_on_the_page_asked_for[asgi]' \
@@ -88,7 +88,7 @@ DOCS_SHOTS := \
 docs-screenshots: $(VENV)/.installed node_modules/.installed browser
 	rm -f $(DOCS_IMG)/*.png
 	OKTA_MW_REQUIRE_E2E=1 OKTA_MW_DOCS_SCREENSHOTS=$(DOCS_IMG) $(PY) -m pytest -q $(DOCS_SHOTS)
-	$(PY) -m pytest -q tests/docs/test_docs_images.py
+	$(PY) -m pytest -q tests/documentation/test_docs_images.py
 	@ls -l $(DOCS_IMG)
 
 # Full run (~6 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
