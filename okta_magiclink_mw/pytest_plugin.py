@@ -143,7 +143,7 @@ def sign_in(fake_okta: FakeOkta) -> SignInFixture:
     token endpoint (like Django's ``force_login``, without a back door). Returns the
     signed-in :class:`~okta_magiclink_mw.testing.FakeUser`; for an
     ``httpx.AsyncClient``, an awaitable of it. Raises
-    :class:`~okta_magiclink_mw.testing.SignInError` when a step fails."""
+    :class:`~okta_magiclink_mw.testing.SignInFailed` when a step fails."""
     from okta_magiclink_mw.testing import SignInFixture
 
     return SignInFixture(fake_okta)

@@ -20,7 +20,7 @@ package is installed) has the fixtures ``fake_okta``, ``okta_settings``, ``okta_
 """
 
 from ._app import FakeOkta, find_widget_dist
-from ._conversation import MagicLinkSignIn, SignInError
+from ._conversation import MagicLinkSignIn, SignInFailed
 from ._faults import ConnectionDropped, Faults
 from ._model import EVERYONE, FakeClient, FakeUser, TrustedOrigin
 from ._org import SeenRequest, s256
@@ -38,7 +38,7 @@ __all__ = [
     "MagicLinkSignIn",
     "MagicLinkSignInFixture",
     "SeenRequest",
-    "SignInError",
+    "SignInFailed",
     "SignInFixture",
     "TrustedOrigin",
     "find_widget_dist",

@@ -78,7 +78,7 @@ Step = AppRequest | OktaRequest
 Conversation = Generator[Step, Reply, T]
 
 
-class SignInError(AssertionError):
+class SignInFailed(AssertionError):
     """A step of a test sign-in failed: says which, and what the app or Okta answered.
 
     ``step`` names the step, ``status`` and ``body`` are the answer's (None when no
@@ -138,9 +138,9 @@ def sign_in_conversation(
             scopes=list(config.get("scopes", ())),
         )
     except KeyError as exc:
-        raise SignInError("Okta", f"the app's client id is not FakeOkta's app: {exc}") from None
+        raise SignInFailed("Okta", f"the app's client id is not FakeOkta's app: {exc}") from None
     except PermissionError as exc:
-        raise SignInError("Okta", f"Okta refuses this sign-in: {exc}") from None
+        raise SignInFailed("Okta", f"Okta refuses this sign-in: {exc}") from None
     yield from finish(config, code)
     return user
 
@@ -168,24 +168,26 @@ def magic_link_conversation(
     message = next_email(fake, email, sent)
     hop = yield OktaRequest(message.magic_link, method="GET")
     if hop.status not in (302, 303) or "location" not in hop.headers:
-        raise SignInError("Okta: the email's magic link", "Okta did not send it to the app", hop)
+        raise SignInFailed("Okta: the email's magic link", "Okta did not send it to the app", hop)
     link = relative(hop.headers["location"])
     other_page: str | None = None
     if same_browser:
         click = yield AppRequest(link)
         if click.status not in (302, 303) or "location" not in click.headers:
-            raise SignInError("the magic link in the same browser", "no redirect", click)
+            raise SignInFailed("the magic link in the same browser", "no redirect", click)
         tab = yield AppRequest(relative(click.headers["location"]))
         config = widget_config(tab, "the magic link's login page")  # a new tab's widget
         otp = config.get("otp")
         if otp is None:
-            raise SignInError("the magic link's login page", "the widget got no code", tab)
+            raise SignInFailed("the magic link's login page", "the widget got no code", tab)
         widget = Widget(config, widget.interaction_handle)
         yield from widget.resume()
     else:
         page = yield AppRequest(link, browser="other")
         if page.status != 200 or message.otp not in page.text:
-            raise SignInError("the magic link in another browser", "no page showing the code", page)
+            raise SignInFailed(
+                "the magic link in another browser", "no page showing the code", page
+            )
         other_page, otp = page.text, message.otp  # the person types it in the first tab
     answer = yield from widget.idx(
         "challenge/answer", {"credentials": {"passcode": otp}}, step="Okta: the code"
@@ -219,7 +221,7 @@ def open_login(next: str) -> Conversation[dict[str, Any]]:
         raise ValueError(f"next must be a path of the app, like '/', not {next!r}")
     first = yield AppRequest(next)
     if first.status not in (302, 303) or "location" not in first.headers:
-        raise SignInError(
+        raise SignInFailed(
             f"opening {next}",
             "the middleware did not send this browser to sign in: is the page public, or the "
             "client signed in already?",
@@ -231,10 +233,10 @@ def open_login(next: str) -> Conversation[dict[str, Any]]:
 
 def widget_config(page: Reply, step: str) -> dict[str, Any]:
     if page.status != 200:
-        raise SignInError(step, "no page", page)
+        raise SignInFailed(step, "no page", page)
     config = _config_in(page.text)
     if not isinstance(config, dict) or "codeChallenge" not in config:
-        raise SignInError(step, "no Sign-In Widget configuration on it", page)
+        raise SignInFailed(step, "no Sign-In Widget configuration on it", page)
     return config
 
 
@@ -259,14 +261,14 @@ def finish(config: Mapping[str, Any], code: str) -> Conversation[None]:
     query = urlencode({"interaction_code": code, "state": config["state"]})
     landing = yield AppRequest(f"{relative(str(config['redirectUri']))}?{query}")
     if landing.status not in (302, 303):
-        raise SignInError("the callback", "the middleware did not sign this browser in", landing)
+        raise SignInFailed("the callback", "the middleware did not sign this browser in", landing)
 
 
 def next_email(fake: FakeOkta, email: str, sent: int) -> EmailMessage:
     for message in reversed(fake.outbox[sent:]):
         if message.to.lower() == email.lower():
             return message
-    raise SignInError("Okta: send the email", f"no email to {email} in FakeOkta's outbox")
+    raise SignInFailed("Okta: send the email", f"no email to {email} in FakeOkta's outbox")
 
 
 def interaction_code(answer: Reply) -> str:
@@ -275,7 +277,7 @@ def interaction_code(answer: Reply) -> str:
     for item in fields:
         if item.get("name") == "interaction_code":
             return str(item["value"])
-    raise SignInError("Okta: the code", "Okta gave no interaction code", answer)
+    raise SignInFailed("Okta: the code", "Okta gave no interaction code", answer)
 
 
 def relative(url: str) -> str:
@@ -323,7 +325,7 @@ class Widget:
         )
         handle = (interact.json() or {}).get("interaction_handle")
         if interact.status != 200 or not handle:
-            raise SignInError("Okta: interact", "Okta would not start a sign-in", interact)
+            raise SignInFailed("Okta: interact", "Okta would not start a sign-in", interact)
         self.interaction_handle = str(handle)
         yield from self.resume()
         yield from self.idx("identify", {"identifier": identifier}, step="Okta: identify")
@@ -343,10 +345,10 @@ class Widget:
             headers={**_IDX, "origin": self.origin},
         )
         if reply.headers.get("access-control-allow-origin") != self.origin:
-            raise SignInError(step, f"a browser would block it: {self.origin} is not trusted")
+            raise SignInFailed(step, f"a browser would block it: {self.origin} is not trusted")
         document = reply.json()
         if reply.status != 200 or not isinstance(document, dict):
             said = okta_messages(reply)
-            raise SignInError(step, f"Okta refused: {said}" if said else "Okta refused", reply)
+            raise SignInFailed(step, f"Okta refused: {said}" if said else "Okta refused", reply)
         self.state_handle = str(document.get("stateHandle", self.state_handle))
         return reply

@@ -85,7 +85,7 @@ def sign_in(
     Returns the :class:`~okta_magiclink_mw.testing.FakeUser` (awaitable for an
     ``httpx.AsyncClient``).
 
-    :raises SignInError: a step failed (``next`` is public, the user may not sign in to
+    :raises SignInFailed: a step failed (``next`` is public, the user may not sign in to
         the app, the middleware refused the callback...), with what was answered.
     """
     conversation = sign_in_conversation(fake, email=email, next=next, name=name, groups=groups)
@@ -144,7 +144,7 @@ def sign_in_with_magic_link(
     ``httpx.AsyncClient``). ``okta_transport`` reaches FakeOkta other than over HTTP at
     its URL (``fake.sync_transport()`` / ``fake.async_transport()``).
 
-    :raises SignInError: a step failed, with what was answered.
+    :raises SignInFailed: a step failed, with what was answered.
     """
     conversation = magic_link_conversation(
         fake, email=email, next=next, same_browser=same_browser, name=name, groups=groups

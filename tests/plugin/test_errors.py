@@ -1,4 +1,4 @@
-"""SignInError: what a failed test sign-in says."""
+"""SignInFailed: what a failed test sign-in says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from okta_magiclink_mw import Settings
 from okta_magiclink_mw.testing import (
     FakeOkta,
     MagicLinkSignInFixture,
-    SignInError,
+    SignInFailed,
     SignInFixture,
 )
 
@@ -27,7 +27,7 @@ def client(okta_settings: Settings) -> TestClient:
 def test_an_unprotected_next(okta_settings: Settings, sign_in: SignInFixture) -> None:
     settings = dataclasses.replace(okta_settings, public_paths=["/public"])
     client = TestClient(_apps.starlette_app(settings))
-    with pytest.raises(SignInError, match="did not send this browser to sign in") as failed:
+    with pytest.raises(SignInFailed, match="did not send this browser to sign in") as failed:
         sign_in(client, next="/public")
     assert failed.value.status == 200
     assert "answer: 200" in str(failed.value)
@@ -42,7 +42,7 @@ def test_next_must_be_a_path(client: TestClient, sign_in: SignInFixture) -> None
 
 def test_already_signed_in(client: TestClient, sign_in: SignInFixture) -> None:
     sign_in(client)
-    with pytest.raises(SignInError, match="signed in already"):
+    with pytest.raises(SignInFailed, match="signed in already"):
         sign_in(client)
 
 
@@ -50,7 +50,7 @@ def test_a_user_denied_by_the_sign_in_policy(
     client: TestClient, fake_okta: FakeOkta, sign_in: SignInFixture
 ) -> None:
     fake_okta.deny_access("0oaPytestClient", email="ada@example.com")
-    with pytest.raises(SignInError, match="may not sign in") as failed:
+    with pytest.raises(SignInFailed, match="may not sign in") as failed:
         sign_in(client)
     assert failed.value.step == "Okta"
     assert client.get("/", follow_redirects=False).status_code == 302
@@ -60,7 +60,7 @@ def test_a_user_not_assigned(
     client: TestClient, fake_okta: FakeOkta, sign_in_with_magic_link: MagicLinkSignInFixture
 ) -> None:
     fake_okta.clients["0oaPytestClient"].assigned_groups.clear()
-    with pytest.raises(SignInError, match="not assigned to this application") as failed:
+    with pytest.raises(SignInFailed, match="not assigned to this application") as failed:
         sign_in_with_magic_link(client)
     assert failed.value.step == "Okta: identify"
     assert fake_okta.outbox == []
@@ -71,7 +71,7 @@ def test_a_user_denied_with_the_magic_link(
 ) -> None:
     fake_okta.add_user(email="mallory@example.com", groups=["contractors"])
     fake_okta.deny_access("0oaPytestClient", group="contractors")
-    with pytest.raises(SignInError, match="permission"):
+    with pytest.raises(SignInFailed, match="permission"):
         sign_in_with_magic_link(client, email="mallory@example.com")
 
 
@@ -79,7 +79,7 @@ def test_okta_down_at_the_token_endpoint(
     client: TestClient, fake_okta: FakeOkta, sign_in: SignInFixture
 ) -> None:
     fake_okta.faults.status_5xx["token"] = 503
-    with pytest.raises(SignInError, match="at the callback") as failed:
+    with pytest.raises(SignInFailed, match="at the callback") as failed:
         sign_in(client)
     assert failed.value.status is not None
     assert failed.value.status >= 500
@@ -90,13 +90,13 @@ def test_an_untrusted_origin(
     client: TestClient, fake_okta: FakeOkta, sign_in_with_magic_link: MagicLinkSignInFixture
 ) -> None:
     fake_okta.remove_trusted_origin("http://testserver")
-    with pytest.raises(SignInError, match="a browser would block it"):
+    with pytest.raises(SignInFailed, match="a browser would block it"):
         sign_in_with_magic_link(client)
 
 
 def test_another_app_client_id(okta_settings: Settings, sign_in: SignInFixture) -> None:
     settings = dataclasses.replace(okta_settings, client_id="0oaSomeOtherApp")
-    with pytest.raises(SignInError, match="not FakeOkta's app"):
+    with pytest.raises(SignInFailed, match="not FakeOkta's app"):
         sign_in(TestClient(_apps.starlette_app(settings)))
 
 

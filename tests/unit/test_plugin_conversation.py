@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from okta_magiclink_mw import _pages
-from okta_magiclink_mw.testing import FakeOkta, SignInError
+from okta_magiclink_mw.testing import FakeOkta, SignInFailed
 from okta_magiclink_mw.testing._conversation import (
     AppRequest,
     OktaRequest,
@@ -53,7 +53,7 @@ def test_a_custom_page_config_is_found_anywhere(extra: dict[str, Any]) -> None:
 def test_any_other_page_is_a_sign_in_error(text: str) -> None:
     if "codeChallenge" in text:
         return
-    with pytest.raises(SignInError, match="no Sign-In Widget configuration"):
+    with pytest.raises(SignInFailed, match="no Sign-In Widget configuration"):
         widget_config(Reply(200, {}, text), "the login page")
 
 
@@ -122,7 +122,7 @@ def test_sign_in_stops_where_the_app_does_not_redirect(status: int) -> None:
     fake, _ = _fake()
     steps = sign_in_conversation(fake, email="ada@example.com", next="/", name=None, groups=None)
     next(steps)
-    with pytest.raises(SignInError, match="opening /") as failed:
+    with pytest.raises(SignInFailed, match="opening /") as failed:
         steps.send(Reply(status, {}, "<h1>a page</h1>"))
     assert failed.value.status == status
     assert "a page" in str(failed.value)
@@ -135,7 +135,7 @@ def test_a_refused_callback(status: int) -> None:
     next(steps)
     steps.send(Reply(302, {"location": "/login?state=the-state"}, ""))
     steps.send(_login_page(config))
-    with pytest.raises(SignInError, match="the callback"):
+    with pytest.raises(SignInFailed, match="the callback"):
         steps.send(Reply(status, {}, "Sign in again"))
 
 
@@ -150,7 +150,7 @@ def test_magic_link_steps_go_to_okta_as_the_widget() -> None:
     assert interact.headers["origin"] == "https://app.example"
     assert interact.form is not None
     assert interact.form["code_challenge"] == "c" * 43
-    with pytest.raises(SignInError, match="interact"):
+    with pytest.raises(SignInFailed, match="interact"):
         steps.send(Reply(400, {}, '{"error": "unauthorized_client"}'))
 
 
@@ -163,7 +163,7 @@ def test_an_answer_a_browser_would_block() -> None:
     introspect = steps.send(Reply(200, {}, '{"interaction_handle": "h"}'))
     assert isinstance(introspect, OktaRequest)
     assert introspect.url == "https://okta.example/idp/idx/introspect"
-    with pytest.raises(SignInError, match="a browser would block it"):
+    with pytest.raises(SignInFailed, match="a browser would block it"):
         steps.send(Reply(200, {}, '{"stateHandle": "s"}'))  # no CORS header
 
 
