@@ -181,7 +181,7 @@ def user(raw: str) -> User:
     """``ada@example.com`` or ``Ada Lovelace <ada@example.com>``."""
     name, email = parseaddr(raw)
     local, at, domain = email.rpartition("@")
-    if not (local and at and domain) or not _printable(email):
+    if not (local and at and domain) or not _printable(email) or email not in raw:
         raise ValueError(f"not an email address: {raw!r}")
     return User(email=email, name=name)
 
