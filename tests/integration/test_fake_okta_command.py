@@ -56,9 +56,12 @@ def app_socket() -> Iterator[object]:
     sock.close()
 
 
-@pytest.fixture
-def fake_okta_process(app_socket: object, tmp_path: Path) -> Iterator[Running]:
-    """The command on a free port, the app's redirect URI on ``app_socket``'s port."""
+@pytest.fixture(params=["confidential", "public"])
+def fake_okta_process(
+    app_socket: object, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Running]:
+    """The command on a free port, the app's redirect URI on ``app_socket``'s port; an app
+    with a client secret, and a public one."""
     app_port = app_socket.getsockname()[1]  # type: ignore[attr-defined]
     okta_sock = free_socket()
     okta_port = okta_sock.getsockname()[1]
@@ -81,6 +84,7 @@ def fake_okta_process(app_socket: object, tmp_path: Path) -> Iterator[Running]:
             f"http://localhost:{app_port}/login/callback",
             "--env-file",
             str(env_file),
+            *(["--public"] if request.param == "public" else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -111,6 +115,7 @@ def fake_okta_process(app_socket: object, tmp_path: Path) -> Iterator[Running]:
             assert match, f"not a KEY=value line: {line!r}"
             environment[match.group(1)] = match.group(2)
         assert environment["OKTA_ISSUER"] == f"http://127.0.0.1:{okta_port}/oauth2/default"
+        assert ("OKTA_CLIENT_SECRET" in environment) is (request.param == "confidential")
         yield Running(process, environment, "".join(stdout), stderr)
     finally:
         if process.poll() is None:
