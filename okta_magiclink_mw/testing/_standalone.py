@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -151,8 +152,14 @@ def write_env_file(path: Path, text: str) -> None:
 # -- what the command line accepts -------------------------------------------------------------
 
 
+#: What a value may hold so that ``KEY=value`` needs no quoting in a shell, ``docker
+#: --env-file`` or dotenv (no space, quote, ``$``, ``;``, backslash or line break).
+_SAFE_URL = re.compile(r"[A-Za-z0-9._~:/\[\]%+=,@-]+")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
 def _printable(text: str) -> bool:
-    return bool(text) and text.isprintable() and not any(ch.isspace() for ch in text)
+    return _SAFE_URL.fullmatch(text) is not None
 
 
 def http_url(raw: str) -> str:
@@ -195,8 +202,9 @@ def membership(raw: str) -> tuple[str, str]:
 
 
 def client_id(raw: str) -> str:
-    if not _printable(raw):
-        raise ValueError(f"a client id is printable text without spaces: {raw!r}")
+    """A client id or secret: letters, digits and ``._~+/=-``, as Okta's are."""
+    if _SAFE_ID.fullmatch(raw) is None:
+        raise ValueError(f"a client id or secret is letters, digits and ._~+/=- only: {raw!r}")
     return raw
 
 

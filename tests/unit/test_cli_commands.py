@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from okta_magiclink_mw import Settings, _environment
 from okta_magiclink_mw.cli import main
@@ -24,7 +26,7 @@ from okta_magiclink_mw.testing import _standalone as standalone
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("demo", "serve", "doctor", "fake-okta", "check-config", "gen-secret")
 #: What a shell, `docker --env-file` and dotenv read without quoting.
-ENV_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_\-.:/\[\]]+)$")
+ENV_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=([A-Za-z0-9_\-.:/\[\]%+=,~@]+)$")
 
 
 def console_script() -> Callable[..., int]:
@@ -153,6 +155,9 @@ def assert_bad_option(capsys: pytest.CaptureFixture[str], argv: list[str], word:
         (["--client-id", "0oa one"], "--client-id"),
         (["--client-id", "0oa\r\nX=1"], "--client-id"),
         (["--client-secret", "s e c r e t"], "--client-secret"),
+        (["--client-secret", "it's$HOME"], "--client-secret"),
+        (["--redirect-uri", "http://app.example/$(id)"], "--redirect-uri"),
+        (["--redirect-uri", "http://app.example/a;b"], "--redirect-uri"),
         (["--public", "--client-secret", "s3cret"], "--public"),
         (["--group", "admins"], "--group"),
         (["--group", "ada@example.com="], "--group"),
@@ -415,3 +420,51 @@ def test_the_demo_is_configured_from_the_same_environment(
     assert settings.post_logout_redirect_uri == "http://localhost:8123/"
     assert settings.widget_js_url == fake.widget_js_url
     assert "ada@example.com" in capsys.readouterr().out
+
+
+# -- property: whatever is typed, an accepted value keeps the environment one line each ------
+
+_PARSERS = [standalone.http_url, standalone.origin, standalone.client_id, standalone.port]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.one_of(
+        st.text(),
+        st.builds(lambda tail: f"http://localhost:8000/{tail}", st.text()),
+        st.builds(lambda host: f"https://{host}", st.text()),
+    )
+)
+def test_an_accepted_option_never_breaks_the_environment(raw: str) -> None:
+    for parse in _PARSERS:
+        try:
+            value = parse(raw)
+        except ValueError:
+            continue
+        text = standalone.env_lines({"OKTA_X": str(value)})
+        assert text.count("\n") == 1
+        assert ENV_LINE.match(text.rstrip("\n")), text
+        assert not any(ch.isspace() for ch in str(value))
+        assert str(value).isprintable()
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.text())
+def test_a_user_or_group_option_is_an_address_or_refused(raw: str) -> None:
+    try:
+        person = standalone.user(raw)
+    except ValueError:
+        pass
+    else:
+        assert "@" in person.email
+        assert not any(ch.isspace() for ch in person.email)
+        assert person.email in raw
+    try:
+        email, group = standalone.membership(raw)
+    except ValueError:
+        pass
+    else:
+        assert group
+        assert group == group.strip()
+        assert "=" not in group
+        assert raw.startswith(f"{email}=")
