@@ -1,6 +1,7 @@
 # Everything a fresh machine needs, installed on first use.
 #   make demo    run the demo app against FakeOkta (no Okta account needed)
 #   make test    run the whole test suite (unit, adapters, integration, real browser)
+#   make test-installed  build the wheel, install it in a fresh venv, run its tests there
 #   make bench   run the benchmarks (make bench-quick: a fast smoke run)
 #   make check   ruff + mypy --strict
 #   make docs    the documentation site in site/ (mkdocs build --strict; make docs-serve: live)
@@ -12,7 +13,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs docs-serve docs-screenshots bench bench-quick bench-profile check mutation browser servers wrk clean
+.PHONY: demo test test-installed docs docs-serve docs-screenshots bench bench-quick bench-profile check mutation browser servers wrk clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +91,11 @@ docs-screenshots: $(VENV)/.installed node_modules/.installed browser
 	OKTA_MW_REQUIRE_E2E=1 OKTA_MW_DOCS_SCREENSHOTS=$(DOCS_IMG) $(PY) -m pytest -q $(DOCS_SHOTS)
 	$(PY) -m pytest -q tests/documentation/test_docs_images.py
 	@ls -l $(DOCS_IMG)
+
+# The wheel as users get it (.ci/test-installed): built, checked, installed in a fresh
+# virtualenv, and tests/plugin, tests/examples and docs/snippets run against it alone.
+test-installed: $(VENV)/.installed
+	bash .ci/test-installed
 
 # Full run (~6 min): the table, benchmarks/results/latest.{json,png}. See benchmarks/README.md.
 # nginx (from `servers`) is for part 8; without it that part is skipped with a note.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 
@@ -22,10 +21,11 @@ from starlette.types import ASGIApp
 
 from .asgi import OktaMagicLink
 from .settings import Settings
+from .testing._standalone import DEFAULT_CLIENT_ID, DEFAULT_EMAIL, DEFAULT_NAME
 
-DEMO_EMAIL = "ada@example.com"
-DEMO_NAME = "Ada Lovelace"
-DEMO_CLIENT_ID = "0oaDemoMagicLink"
+DEMO_EMAIL = DEFAULT_EMAIL
+DEMO_NAME = DEFAULT_NAME
+DEMO_CLIENT_ID = DEFAULT_CLIENT_ID
 
 _PAGE = """<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:10vh auto;padding:0 1rem}}
@@ -104,40 +104,28 @@ def run_demo(app_port: int = 8000, okta_port: int = 8001) -> None:
         asyncio.run(_serve([(demo_app(settings), "localhost", app_port)]))
         return
 
-    from .testing import EVERYONE, FakeOkta
+    from .testing import _standalone as standalone
 
     okta_url = f"http://127.0.0.1:{okta_port}"
-    fake = FakeOkta(base_url=okta_url)
-    fake.add_user(email=DEMO_EMAIL, name=DEMO_NAME)
-    client_secret = secrets.token_urlsafe(24)
-    # FakeOkta is as strict as a real org: set the app up as the README tells an admin to.
-    demo = fake.add_client(
+    # FakeOkta is as strict as a real org: the app set up as the README tells an admin to,
+    # as `okta-magiclink-mw fake-okta` does, and configured from the environment it prints.
+    setup = standalone.OrgSetup(
+        base_url=okta_url,
+        redirect_uris=(f"{app_url}/login/callback",),
+        users=(standalone.User(DEMO_EMAIL, DEMO_NAME),),
         client_id=DEMO_CLIENT_ID,
-        client_secret=client_secret,
-        grant_types=["authorization_code", "interaction_code", "refresh_token"],
-        redirect_uris=[f"{app_url}/login/callback"],
-        email_verify_callback_uri=f"{app_url}/login/callback",
-        post_logout_redirect_uris=[f"{app_url}/"],
+        post_logout_redirect_uri=f"{app_url}/",
     )
-    fake.assign_group(demo.client_id, EVERYONE)
-    fake.add_trusted_origin(app_url)
+    fake = standalone.build_org(setup)
     if fake.widget_js_url is None:
         print(
             "note: @okta/okta-signin-widget is not installed (npm ci), so the login page "
             "loads the widget from Okta's CDN.",
             file=sys.stderr,
         )
-    settings = Settings(
-        issuer=fake.issuer,
-        client_id=DEMO_CLIENT_ID,
-        client_secret=client_secret,
-        redirect_uri=f"{app_url}/login/callback",
-        post_logout_redirect_uri=f"{app_url}/",
-        # A fresh key per run: demo sessions end with the process.
-        secret_keys=[secrets.token_urlsafe(32)],
-        widget_js_url=fake.widget_js_url,
-        widget_css_url=fake.widget_css_url,
-    )
+    # A fresh key per run: demo sessions end with the process.
+    environment = standalone.client_environment(fake, setup, secret_key=standalone.new_secret_key())
+    settings = Settings.from_env(environment)
     _print_instructions(app_url, okta_url)
     asyncio.run(
         _serve(

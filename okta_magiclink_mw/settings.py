@@ -422,7 +422,7 @@ class Settings:
             if not isinstance(raw, bytes) or len(raw) < 32:
                 raise ConfigurationError(
                     "every entry of secret_keys must be at least 32 bytes; "
-                    'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                    "make one with: okta-magiclink-mw gen-secret"
                 )
 
     def _check_store(self) -> None:
