@@ -2,7 +2,7 @@
 
 The tree::
 
-    MagicLinkError                 base class; carries ``code`` and ``status``
+    MagicLinkError                 base class; carries .code and .status
     ├── ConfigurationError         bad settings, raised at construction (also a ValueError)
     ├── AccessDenied               signed in, but not allowed there                (403)
     └── SignInError                a sign-in attempt failed; rendered as an error page

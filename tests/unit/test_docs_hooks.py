@@ -134,3 +134,18 @@ def test_github_nesting_becomes_python_markdown_nesting(links: ModuleType) -> No
         "    ```",
         *at_the_margin,
     ]
+
+
+def test_text_after_the_fields_stays_out_of_the_last_field() -> None:
+    module = hook("griffe_rest")
+    text = (
+        "Wrap it.\n\n:param app: the app.\n:param observer: an observer;\n    None by default.\n\n"
+        "Give the server time.\n\n.. code-block:: python\n\n    app = X(app)\n"
+    )
+    assert module.fields_last(text) == (
+        "Wrap it.\n\nGive the server time.\n\n.. code-block:: python\n\n    app = X(app)\n\n"
+        ":param app: the app.\n:param observer: an observer;\n    None by default."
+    )
+    fields_at_the_end = "Wrap it.\n\n:param app: the app.\n    More.\n"
+    assert module.fields_last(fields_at_the_end) == fields_at_the_end
+    assert module.fields_last("No fields.\n\nAt all.") == "No fields.\n\nAt all."
