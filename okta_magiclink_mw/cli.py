@@ -68,8 +68,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "okta-magiclink-mw") 
     demo = commands.add_parser(
         "demo", help="run a protected demo app against FakeOkta (no Okta account needed)"
     )
-    demo.add_argument("--app-port", type=int, default=8000)
-    demo.add_argument("--okta-port", type=int, default=8001)
+    demo.add_argument(
+        "--app-port", type=int, default=8000, help="the demo app's port, on localhost (8000)"
+    )
+    demo.add_argument(
+        "--okta-port", type=int, default=8001, help="FakeOkta's port, on 127.0.0.1 (8001)"
+    )
     serve = commands.add_parser(
         "serve",
         help="run the forward-auth server for nginx, Traefik or Caddy (configured from "

@@ -48,6 +48,11 @@ class OktaUser(BaseUser):
     each group is also a ``group:<name>`` scope of ``request.auth`` for ``@requires``.
 
     :ivar claims: the identity claims of the validated ID token (read-only).
+    :ivar email: the verified email address, or None.
+    :ivar remote_user: what WSGI's ``REMOTE_USER`` carries: the verified email, else the
+        Okta id.
+    :ivar groups: the ID token's ``groups`` claim, as a frozenset of names (empty without
+        the claim).
     """
 
     __slots__ = ("_access", "_auth", "_tokens", "claims", "email", "groups", "remote_user")
@@ -75,6 +80,7 @@ class OktaUser(BaseUser):
 
     @property
     def is_authenticated(self) -> bool:
+        """Always True: someone is signed in."""
         return True
 
     @property
@@ -123,7 +129,11 @@ def _groups(value: object) -> frozenset[str]:
 
 
 class AnonymousUser(BaseUser):
-    """Nobody is signed in: what a public path sees without a session."""
+    """Nobody is signed in: what a public path sees without a session.
+
+    It answers like :class:`OktaUser` with nothing in it: ``is_authenticated`` is False,
+    ``email`` None, ``remote_user``, ``identity`` and ``display_name`` empty, no groups.
+    """
 
     __slots__ = ()
 
