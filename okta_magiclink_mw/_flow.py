@@ -8,44 +8,51 @@ exchange) is returned as an :class:`Exchange` whose generator the adapter drives
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import _pages as pages
-from ._access_tokens import AccessTokens, noted, stored_tokens
+from ._access_tokens import AccessTokens, noted
 from ._authorization import forbidden_json, forbidden_page, log_denial, warn_about_groups
+from ._callback import Callback
 from ._cookies import CookieCodec, read_cookies, remembered_cookie_values
+from ._decisions import (
+    ANONYMOUS,
+    Decision,
+    Exchange,
+    Headers,
+    PassThrough,
+    RequestFacts,
+    Respond,
+    is_navigation,
+)
 from ._effects import Flow, resumed, run_now_or_later
+from ._login_page import LoginPage
 from ._observe import Observer
 from ._oidc import OktaConversation
 from ._policy import Denial, Policy
-from ._query import ERROR_CODE, INTERACTION_CODE, OTP, STATE, parse_query, valid
+from ._query import parse_query
 from ._redirects import safe_return_target
 from ._sealing import Sealer
 from ._server_sessions import ServerSessions, SessionHandle
 from ._sessions import InMemorySessionStore, Session, SessionManager, SessionStore
+from ._sign_out import SignOut
 from ._transactions import SpentStates, Transaction, TransactionJar
-from ._widget import labels_source
 from .errors import (
     AccessDenied,
-    BadRequest,
     ConfigurationError,
     MagicLinkError,
     SignInError,
     SignInRequired,
-    StateMismatch,
 )
-from .settings import Settings, WidgetPage
+from .settings import Settings
 from .stores import open_store
-from .stores._base import RecordStore, SessionInfo, StoreCall, StoreUnavailable
+from .stores._base import RecordStore, SessionInfo, StoreUnavailable
 from .user import AnonymousUser, OktaUser
 
 if TYPE_CHECKING:
@@ -53,79 +60,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("okta_magiclink_mw")
 
-Headers = list[tuple[str, str]]
-
-# OAuth error codes Okta may put on the callback (protocol.md §9.1), with what to tell
-# the person. Anything else is shown as a generic failure (R8).
-_KNOWN_ERRORS: dict[str, tuple[int, str]] = {
-    "access_denied": (403, "Okta did not allow this sign-in."),
-    "user_canceled_request": (400, "The sign-in was cancelled."),
-    "login_required": (400, "Okta needs you to sign in again."),
-    "interaction_required": (400, "Okta needs you to sign in again."),
-    "invalid_request": (400, "Okta rejected the sign-in request."),
-    "invalid_scope": (400, "Okta rejected the requested permissions."),
-    "invalid_client": (502, "This app is not set up correctly in Okta."),
-    "unauthorized_client": (502, "This app is not set up correctly in Okta."),
-    "unsupported_response_type": (502, "This app is not set up correctly in Okta."),
-    "unsupported_response_mode": (502, "This app is not set up correctly in Okta."),
-    "server_error": (502, "Okta had a problem. Please try again in a moment."),
-    "temporarily_unavailable": (503, "Okta is busy. Please try again in a moment."),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFacts:
-    """What the core needs to know about a request, and nothing more."""
-
-    method: str
-    #: The percent-decoded path as the browser sees it: ASGI ``scope["path"]``, WSGI
-    #: ``SCRIPT_NAME + PATH_INFO``.
-    path: str
-    query_string: str = ""
-    cookie_header: str = ""
-    accept: str = ""
-    sec_fetch_site: str = ""
-    sec_fetch_mode: str = ""
-    origin: str = ""
-    requested_with: str = ""
-    referer: str = ""
-    #: The path the app routes on, when it differs from ``path``: WSGI ``PATH_INFO``, ASGI
-    #: ``path`` without ``root_path``. Public paths are matched on it (see :meth:`is_public`).
-    route_path: str | None = None
-    #: ``Authorization``, ``Content-Type`` and the body: read only for POSTs to the global
-    #: logout endpoints (:attr:`MagicLinkCore.body_paths`), bounded by the adapter.
-    authorization: str = ""
-    content_type: str = ""
-    body: bytes = b""
-
-
-@dataclass(slots=True)
-class PassThrough:
-    """Call the app with ``user`` attached, adding ``set_cookies`` to its response."""
-
-    user: OktaUser | AnonymousUser
-    set_cookies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """The middleware answers by itself."""
-
-    status: int
-    headers: Headers = field(default_factory=list)
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """The answer needs Okta or the session store: drive ``flow`` (it yields effects and
-    is sent their results) to a :class:`PassThrough` or a :class:`Respond`."""
-
-    flow: Flow[PassThrough | Respond]
-
-
-Decision = PassThrough | Respond | Exchange
-ANONYMOUS = AnonymousUser()
+# The decision types are defined in _decisions and re-exported here, the core's one
+# entry point for the adapters.
+__all__ = [
+    "ANONYMOUS",
+    "Decision",
+    "Exchange",
+    "Headers",
+    "MagicLinkCore",
+    "PassThrough",
+    "RequestFacts",
+    "Respond",
+    "public_path",
+]
 
 
 class MagicLinkCore:
@@ -252,7 +199,7 @@ class MagicLinkCore:
                     "universal_logout_path and backchannel_logout_path need a session_store: "
                     "without one a sign-out cannot reach the other processes"
                 )
-            from ._global_logout import GlobalLogout  # imports this module
+            from ._global_logout import GlobalLogout  # only when configured
 
             self.global_logout = GlobalLogout(
                 s, self.okta, self.sessions, deployment=deployment, clock=clock
@@ -262,8 +209,10 @@ class MagicLinkCore:
         self.body_paths = self.global_logout.paths if self.global_logout else frozenset()
         self._public_exact = frozenset(p for p in s.public_paths if not p.endswith("/"))
         self._public_prefixes = tuple(p for p in s.public_paths if p.endswith("/"))
-        self._widget_js = s.widget_js_url or f"{s.widget_base_url}/js/okta-sign-in.min.js"
-        self._widget_css = s.widget_css_url or f"{s.widget_base_url}/css/okta-sign-in.min.css"
+        # The middleware's own paths, each answered by a small part that uses this core.
+        self._login_page = LoginPage(self)
+        self._callback = Callback(self)
+        self._sign_out = SignOut(self)
 
     # -- the entry points -------------------------------------------------------------
 
@@ -311,7 +260,7 @@ class MagicLinkCore:
             logger.warning(
                 "session store unavailable", extra={"event": "store.unavailable"}, exc_info=False
             )
-            if _is_navigation(request) or request.path in self._own_paths:
+            if is_navigation(request) or request.path in self._own_paths:
                 return self.error_response(exc)
             return self._json(503, {"error": "unavailable", "login_url": self.settings.login_path})
 
@@ -393,7 +342,7 @@ class MagicLinkCore:
         does not have access to this page", with sign-out and "use another account") for a
         navigation, 403 JSON ``{"error": "forbidden", ...}`` for an API call."""
         s = self.settings
-        if _is_navigation(request):
+        if is_navigation(request):
             headers, body = forbidden_page(user, denial, s.logout_path, self._sign_out_action)
         else:
             headers, body = forbidden_json(s.login_path, s.logout_path)
@@ -455,7 +404,7 @@ class MagicLinkCore:
             if denial is not None:
                 log_denial(exc.user, denial)
                 return self.forbidden(request, exc.user, denial)
-        if _is_navigation(request):
+        if is_navigation(request):
             return self.error_response(exc)
         return self._json(exc.status, {"error": "unavailable", "code": exc.code})
 
@@ -509,7 +458,7 @@ class MagicLinkCore:
         cookies: dict[str, list[str]],
         return_to: str | None = None,
     ) -> Respond:
-        if not _is_navigation(request):
+        if not is_navigation(request):
             body = json.dumps({"error": "unauthenticated", "login_url": self.settings.login_path})
             headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
             headers.append(("content-type", "application/json"))
@@ -556,297 +505,16 @@ class MagicLinkCore:
         s = self.settings
         try:
             if request.path == s.logout_path:
-                return (yield from self._logout(request))
+                return (yield from self._sign_out.logout(request))
             if request.method not in ("GET", "HEAD"):
                 return self._plain(405, "Method not allowed", [("allow", "GET, HEAD")])
             query = parse_query(request.query_string)
             cookies = read_cookies(request.cookie_header, self._cookie_names)
             if request.path == s.login_path:
-                return (yield from self._login(query, cookies))
-            return (yield from self._callback(query, cookies))
+                return (yield from self._login_page.login(query, cookies))
+            return (yield from self._callback.callback(query, cookies))
         except SignInError as exc:
             return self.error_response(exc)
-
-    def _login(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Flow[Respond]:
-        state, otp = query.get("state"), query.get("otp")
-        if (state is not None and not valid(STATE, state)) or (
-            otp is not None and not (valid(OTP, otp) and state is not None)
-        ):
-            raise BadRequest("This sign-in link is malformed.")
-        now = self.clock()
-        held = self._held(cookies, now)
-        txn = self.transactions.find(held, state, now) if state is not None else None
-        if txn is None:
-            session = yield from self._session_of(cookies, now)
-            if session is not None:
-                return Respond(302, self._redirect_headers("/"))
-            if otp is not None:  # another browser's sign-in: never finish it here (R15)
-                return self._enter_code(otp)
-            # Start afresh and put the new state in the address bar, so a reload reuses it.
-            txn = Transaction.start("/", now)
-            if self.observer is not None:
-                self.observer.signin_started()
-            held[txn.state] = txn
-            headers = self._redirect_headers(self._login_url(state=txn.state))
-            headers.append(("set-cookie", self.transactions.dump(held, now)))
-            if self.sessions.cookie_name in cookies:  # stale, forged or revoked: clear it (R19)
-                headers.append(("set-cookie", self.sessions.clear_header))
-            return Respond(302, headers)
-        return self._widget_page(txn, otp)
-
-    def _widget_page(self, txn: Transaction, otp: str | None) -> Respond:
-        s = self.settings
-        config: dict[str, Any] = {
-            "issuer": s.issuer,
-            "clientId": s.client_id,
-            "redirectUri": s.redirect_uri,
-            "state": txn.state,
-            # Okta echoes it in the ID token, which must carry it (R5, #73); only the Gen2
-            # widget from 6.8.0 on forwards it (checked by Settings).
-            "nonce": txn.nonce,
-            "scopes": list(s.scopes),
-            "codeChallenge": txn.code_challenge,
-            "codeChallengeMethod": "S256",
-            # Where the widget fetches its language files; the CSP allows exactly that.
-            "assets": {"baseUrl": s.widget_base_url},
-        }
-        if otp is not None:
-            config["otp"] = otp
-        nonce = pages.new_nonce()
-        page = WidgetPage(
-            MappingProxyType(config),
-            pages.script_json(config),
-            self._widget_js,
-            self._widget_css,
-            nonce,
-            pages.otp_notice(otp),
-        )
-        body = pages.login_page(page, s.login_page)
-        if s.login_page is not None and (dropped := pages.dropped_keys(body, page)):
-            logger.error(
-                "login_page does not pass the widget config unchanged: %s missing, so Okta's "
-                "answer could never match this sign-in (hand config_json to new OktaSignIn "
-                "as it is)",
-                ", ".join(dropped),
-                extra={"event": "login_page.config_dropped", "keys": dropped},
-            )
-            raise SignInError(
-                "The sign-in page is not set up correctly.",
-                code="login_page_misconfigured",
-                status=500,
-            )
-        csp = pages.widget_csp(
-            nonce,
-            issuer=s.issuer,
-            asset_urls=(self._widget_js, self._widget_css),
-            labels_url=labels_source(s.widget_base_url),
-        )
-        headers = pages.security_headers(csp)
-        headers.append(("content-type", "text/html; charset=utf-8"))
-        return Respond(200, headers, body)
-
-    def _callback(self, query: dict[str, str], cookies: dict[str, list[str]]) -> Flow[Respond]:
-        s = self.settings
-        state = query.get("state")
-        if state is not None and not valid(STATE, state):
-            raise BadRequest()
-        if "iss" in query and query["iss"] != s.issuer:  # RFC 9207 (R5, #29)
-            raise StateMismatch(
-                "This sign-in answer came from an unexpected issuer.", code="issuer_mismatch"
-            )
-        if "error" in query:
-            return self._callback_error(query, state, cookies)
-        otp, code = query.get("otp"), query.get("interaction_code")
-        if otp is not None and code is not None:
-            raise BadRequest(code="ambiguous_callback")
-        if otp is not None:
-            return (yield from self._magic_link(state, otp, cookies))
-        if code is not None:
-            return (yield from self._interaction_code(state, code, cookies))
-        raise BadRequest(code="unknown_callback")
-
-    def _magic_link(
-        self, state: str | None, otp: str, cookies: dict[str, list[str]]
-    ) -> Flow[Respond]:
-        if state is None or not valid(OTP, otp):
-            raise BadRequest()
-        now = self.clock()
-        if self.transactions.find(self._held(cookies, now), state, now) is not None:
-            # Same browser: let the widget finish with the code (protocol.md §7, R15).
-            return Respond(302, self._redirect_headers(self._login_url(state=state, otp=otp)))
-        if (yield from self._session_of(cookies, now)) is not None:
-            return Respond(302, self._redirect_headers("/"))  # already signed in (#15)
-        logger.info(
-            "magic link opened in another browser", extra={"event": "magic_link.other_browser"}
-        )
-        return self._enter_code(otp)
-
-    def _callback_error(
-        self, query: dict[str, str], state: str | None, cookies: dict[str, list[str]]
-    ) -> Respond:
-        error = query["error"]
-        now = self.clock()
-        held = self._held(cookies, now)
-        txn = self.transactions.find(held, state, now) if state is not None else None
-        if error == "interaction_required" and txn is not None:
-            return Respond(302, self._redirect_headers(self._login_url(state=txn.state)))
-        status, message = _KNOWN_ERRORS.get(error, (400, "Okta could not complete the sign-in."))
-        code = error if valid(ERROR_CODE, error) and error in _KNOWN_ERRORS else "unknown_error"
-        logger.info("okta returned an error", extra={"event": "callback.error", "error": code})
-        extra: Headers = []
-        if txn is not None:  # only the sign-in this error belongs to is dropped (R8, #34)
-            del held[txn.state]
-            extra.append(("set-cookie", self.transactions.dump(held, now)))
-            # Okta's own words help, but anyone can write a link with any text: show them
-            # only for this browser's sign-in, and only for known codes (a forged link
-            # cannot know the state). Escaped, short. (Policy denials, such as a user not
-            # assigned to the app, never come here: Okta tells the widget, in the page.)
-            description = _printable(query.get("error_description", ""))
-            if description and error in _KNOWN_ERRORS:
-                message = f"{message} Okta said: {description}"
-        return self.error_response(SignInError(message, code=code, status=status), extra)
-
-    def _interaction_code(
-        self, state: str | None, code: str, cookies: dict[str, list[str]]
-    ) -> Flow[Respond]:
-        if state is None or not valid(INTERACTION_CODE, code):
-            raise BadRequest()
-        now = self.clock()
-        held = self._held(cookies, now)
-        txn = self.transactions.find(held, state, now)
-        if txn is None:
-            if (yield from self._session_of(cookies, now)) is not None:
-                return Respond(302, self._redirect_headers("/"))  # a reload after success (#27)
-            expired = state in held
-            logger.info("callback state not held", extra={"event": "callback.state_mismatch"})
-            raise StateMismatch(
-                "This sign-in took too long. Please start again." if expired else None,
-                code="transaction_expired" if expired else "state_mismatch",
-            )
-        # The transaction is spent whatever happens next (R1): a code is single-use. The
-        # browser is told to drop it, and the spent state is remembered (in the shared
-        # store when there is one), so a copy of the cookie sent again is refused here,
-        # on any instance, without a call to Okta.
-        del held[txn.state]
-        txn_cookie = self.transactions.dump(held, now)
-        if not (yield from self._spend(txn.state, now)):
-            logger.info("callback state already used", extra={"event": "callback.replayed"})
-            if (yield from self._session_of(cookies, now)) is not None:
-                return Respond(302, self._redirect_headers("/"))
-            replayed = StateMismatch(
-                "This sign-in was already used. Please start again.", code="state_replayed"
-            )
-            return self.error_response(replayed, [("set-cookie", txn_cookie)])
-        previous = yield from self._session_of(cookies, now)
-        return (yield from self._finish(txn, code, txn_cookie, previous))
-
-    def _finish(
-        self, txn: Transaction, code: str, txn_cookie: str, previous: Session | None
-    ) -> Flow[Respond]:
-        try:
-            claims, tokens = yield from self.okta.redeem(txn, code)
-            if self.settings.require_verified_email and claims.get("email_verified") is not True:
-                logger.info("email not verified", extra={"event": "signin.email_unverified"})
-                raise SignInError(
-                    "Your email address is not verified in Okta, so this app cannot sign "
-                    "you in. Verify it in Okta, then start again.",
-                    code="email_unverified",
-                    status=403,
-                )
-            now = self.clock()
-            kept = None
-            if self.tokens is not None:
-                kept = stored_tokens(tokens, now)
-                if kept.refresh_token is None and "offline_access" in self.settings.scopes:
-                    logger.warning(
-                        "okta issued no refresh token: allow the Refresh Token grant for "
-                        "this app in Okta (Applications > General > Grant type)",
-                        extra={"event": "signin.no_refresh_token"},
-                    )
-            _, session_cookie = yield from self.sessions.mint_flow(
-                claims, tokens.id_token, now, kept
-            )
-            if previous is not None:  # the new session replaces it for good (R19)
-                yield from self.sessions.revoke_flow(previous)
-        except (SignInError, StoreUnavailable) as exc:
-            return self.error_response(exc, [("set-cookie", txn_cookie)])
-        target = safe_return_target(txn.return_to, forbidden_paths=self._own_paths)
-        logger.info("sign-in completed", extra={"event": "signin.success"})
-        if self.observer is not None:
-            self.observer.signin_completed()
-        headers = self._redirect_headers(target)
-        headers += [("set-cookie", session_cookie), ("set-cookie", txn_cookie)]
-        return Respond(302, headers)
-
-    def _logout(self, request: RequestFacts) -> Flow[Respond]:
-        s = self.settings
-        cookies = read_cookies(request.cookie_header, self._cookie_names)
-        try:
-            session, _ = yield from self.sessions.read_flow(
-                cookies.get(self.sessions.cookie_name, []), self.clock(), with_id_token=True
-            )
-            return (yield from self._logout_with(request, session))
-        except StoreUnavailable as exc:
-            # Never dropped silently: the person is told, and keeps the button to retry.
-            logger.warning("sign-out failed: store unavailable", extra={"event": "logout.failed"})
-            failed = SignInError(
-                "You could not be signed out because the session service is unavailable. "
-                "Please try again in a moment.",
-                code=exc.code,
-                status=503,
-            )
-            return self.error_response(failed, link=("Try signing out again", s.logout_path))
-
-    def _logout_with(self, request: RequestFacts, session: Session | None) -> Flow[Respond]:
-        s = self.settings
-        if request.method in ("GET", "HEAD"):
-            # A GET changes nothing (#100): it offers a button that POSTs.
-            nonce = pages.new_nonce()
-            headers = pages.security_headers(pages.strict_csp(nonce, self._sign_out_action))
-            headers.append(("content-type", "text/html; charset=utf-8"))
-            who = session.user.display_name if session is not None else None
-            return Respond(200, headers, pages.logout_page(s.logout_path, nonce, who))
-        if request.method != "POST":
-            return self._plain(405, "Method not allowed", [("allow", "GET, HEAD, POST")])
-        if not self._same_origin(request):
-            logger.warning("cross-site logout refused", extra={"event": "logout.cross_site"})
-            return self.error_response(
-                SignInError("Sign-out must come from this site.", code="cross_site", status=403),
-                [("vary", "Sec-Fetch-Site, Origin")],
-            )
-        # "Use another account" (the 403 page): without a hop through Okta's sign-out, go
-        # straight to sign in; with one, Okta sends them to post_logout_redirect_uri.
-        switching = request.query_string == pages.SWITCH_ACCOUNT_QUERY
-        location = s.login_path if switching else s.post_logout_redirect_uri or "/"
-        if session is not None:
-            yield from self.sessions.revoke_flow(session)
-            yield from self._revoke_at_okta(session)
-            id_token = self.sessions.id_token(session)
-            if id_token:
-                endpoint = self.okta.discovery.end_session_endpoint if self.okta.discovery else None
-                params = {"id_token_hint": id_token}
-                if s.post_logout_redirect_uri:
-                    params["post_logout_redirect_uri"] = s.post_logout_redirect_uri
-                location = f"{endpoint or s.logout_endpoint}?{urlencode(params)}"
-            logger.info("signed out", extra={"event": "logout"})
-        headers = self._redirect_headers(location)
-        headers += [
-            ("set-cookie", self.sessions.clear_header),
-            ("set-cookie", self.transactions.dump({}, 0)),
-            ("clear-site-data", '"cookies"'),
-            ("vary", "Sec-Fetch-Site, Origin"),
-        ]
-        return Respond(303, headers)
-
-    def _revoke_at_okta(self, session: Session) -> Flow[None]:
-        """Revoke the session's tokens at Okta (best effort: a failure is logged at
-        WARNING by the conversation, and the local sign-out stands)."""
-        tokens = session.tokens
-        if tokens is None:
-            return
-        if tokens.refresh_token is not None:
-            yield from self.okta.revoke(tokens.refresh_token, "refresh_token")
-        yield from self.okta.revoke(tokens.access_token, "access_token")
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -876,12 +544,6 @@ class MagicLinkCore:
         body = pages.error_page(title, exc.public_message, target, reference, nonce, text)
         return Respond(exc.status, headers, body)
 
-    def _enter_code(self, otp: str) -> Respond:
-        nonce = pages.new_nonce()
-        headers = pages.security_headers(pages.strict_csp(nonce))
-        headers.append(("content-type", "text/html; charset=utf-8"))
-        return Respond(200, headers, pages.enter_code_page(otp, self.settings.login_path, nonce))
-
     def _plain(self, status: int, text: str, extra: Headers) -> Respond:
         headers = pages.security_headers(pages.strict_csp(pages.new_nonce()))
         headers += [("content-type", "text/plain; charset=utf-8"), *extra]
@@ -900,14 +562,6 @@ class MagicLinkCore:
         session, _ = yield from self.sessions.read_flow(values, now)
         return session
 
-    def _spend(self, state: str, now: float) -> Flow[bool]:
-        """Mark a sign-in's state used; False when it already was (a replay)."""
-        if self.record_store is None:
-            return self.spent.spend(state, now)
-        key = hashlib.sha256(f"{self._deployment}\0{state}".encode()).hexdigest()
-        fresh: bool = yield StoreCall("spend", (key, self.settings.transaction_ttl + 120))
-        return fresh
-
     def _held(self, cookies: dict[str, list[str]], now: float) -> dict[str, Transaction]:
         return self.transactions.load(cookies.get(self.transactions.cookie_name, []), now)
 
@@ -923,21 +577,6 @@ class MagicLinkCore:
             ("content-type", "text/plain; charset=utf-8"),
         ]
         return headers
-
-    def _same_origin(self, request: RequestFacts) -> bool:
-        """R22: Fetch Metadata first, then Origin, then Referer.
-
-        A request with none of the three did not come from a browser page, so it
-        cannot be a cross-site forgery.
-        """
-        if request.sec_fetch_site:
-            return request.sec_fetch_site in ("same-origin", "none")
-        if request.origin:
-            return request.origin == self.settings.app_origin
-        if request.referer:
-            parts = urlsplit(request.referer)
-            return f"{parts.scheme}://{parts.netloc}" == self.settings.app_origin
-        return True
 
 
 def public_path(path: str, exact: frozenset[str], prefixes: tuple[str, ...]) -> bool:
@@ -955,23 +594,3 @@ def public_path(path: str, exact: frozenset[str], prefixes: tuple[str, ...]) -> 
         or path.endswith(("/.", "/.."))
         or "\x00" in path
     )
-
-
-def _printable(text: str, limit: int = 200) -> str:
-    """Text shown as-is (then HTML-escaped): printable characters only, bounded."""
-    kept = "".join(ch for ch in text[: limit * 2] if ch.isprintable())
-    return kept if len(kept) <= limit else f"{kept[: limit - 1]}…"
-
-
-def _is_navigation(request: RequestFacts) -> bool:
-    """A top-level page load or form submission that can follow a redirect to the login
-    page (R28). Everything else is an API call and gets a 401 it can act on."""
-    if request.requested_with.lower() == "xmlhttprequest":
-        return False
-    if request.sec_fetch_mode:  # Fetch Metadata says it outright
-        return request.sec_fetch_mode == "navigate"
-    accept = request.accept
-    if request.method in ("GET", "HEAD"):
-        return not ("application/json" in accept and "text/html" not in accept)
-    # An older browser's form POST asks for HTML; scripts and API clients do not.
-    return "text/html" in accept

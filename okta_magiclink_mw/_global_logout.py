@@ -59,8 +59,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _pages as pages
+from ._decisions import RequestFacts, Respond
 from ._effects import Flow
-from ._flow import RequestFacts, Respond
 from ._oidc import OktaConversation, _call, _warn
 from ._server_sessions import ServerSessions
 from ._tokens import (

@@ -389,7 +389,7 @@ _WIDGET = (7, "widget", "Sign-In Widget")
 
 def widget_urls(settings: Settings) -> tuple[str, str, str]:
     """The bundle, the style sheet and one language file the login page makes the
-    browser load (``_flow.py`` builds the same bundle and style sheet URLs)."""
+    browser load (``_login_page.py`` builds the same bundle and style sheet URLs)."""
     base = settings.widget_base_url
     js = settings.widget_js_url or f"{base}/js/okta-sign-in.min.js"
     css = settings.widget_css_url or f"{base}/css/okta-sign-in.min.css"

@@ -21,7 +21,8 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from .. import _pages as pages
-from .._flow import MagicLinkCore, RequestFacts, Respond, _is_navigation, public_path
+from .._decisions import is_navigation
+from .._flow import MagicLinkCore, RequestFacts, Respond, public_path
 from .._observe import Observer
 from .._query import parse_query
 from .._sessions import SessionStore
@@ -229,7 +230,7 @@ class ForwardAuthApp:
             await _json(send, 401, {"error": "unauthenticated", "login_url": login_url})
             return
         facts = _facts(original, headers)
-        if not _is_navigation(facts):
+        if not is_navigation(facts):
             self._count("unauthenticated")
             await _respond(send, core.turn_away(facts))
             return

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from okta_magiclink_mw import _flow
+from okta_magiclink_mw import _login_page
 from tests.e2e.test_browser_signin import CHROME_ARGS, TIMEOUT, Steps, ask_for_email, type_code
 from tests.integration._stack import Stack, running_stack
 
@@ -94,7 +94,7 @@ def test_without_the_labels_folder_in_the_csp_the_widget_stays_english(
 ) -> None:
     """The control: the page as it was before issue 11 (connect-src without the labels
     folder). Chromium refuses the fetch, and the widget silently falls back to English."""
-    monkeypatch.setattr(_flow, "labels_source", lambda base: None)
+    monkeypatch.setattr(_login_page, "labels_source", lambda base: None)
     french = French(stack, browser)
     page = french.page
     page.locator('input[name="identifier"]').wait_for(timeout=TIMEOUT)

@@ -125,7 +125,7 @@ def test_secure_cookies_need_https() -> None:
 
 
 def test_okta_description_is_printable_and_bounded() -> None:
-    from okta_magiclink_mw._flow import _printable
+    from okta_magiclink_mw._callback import _printable
 
     assert _printable("a\nb\x00c") == "abc"
     long = _printable("x" * 500)
